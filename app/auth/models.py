@@ -1,0 +1,91 @@
+"""Users and their credentials: accounts, refresh-token families, API clients."""
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.ids import new_id
+from app.core.models import Base, Entity
+from app.core.time import utcnow
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    therapist = "therapist"
+    client = "client"
+
+
+class UserStatus(enum.StrEnum):
+    invited = "invited"
+    active = "active"
+    deactivated = "deactivated"
+
+
+def str_enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    """Enums as VARCHAR + CHECK: same on SQLite and PostgreSQL, and easy to extend in migrations."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class User(Entity, Base):
+    __tablename__ = "user"
+    __table_args__ = (Index("ix_user_clinic_id_role", "clinic_id", "role"),)
+
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
+    email: Mapped[str] = mapped_column(String(320))
+    # Lower-cased copy: the unique index makes emails unique case-insensitively on both engines.
+    email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    status: Mapped[UserStatus] = mapped_column(
+        str_enum(UserStatus, "user_status"), default=UserStatus.invited
+    )
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    password_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RefreshToken(Base):
+    """One row per refresh token issued; a login starts a family, each rotation adds a child."""
+
+    __tablename__ = "refresh_token"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ApiClient(Entity, Base):
+    """An integration (an EHR, a mobile backend) using OAuth2 client credentials."""
+
+    __tablename__ = "api_client"
+
+    clinic_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("clinic.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[list[Any]]
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), default=None
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

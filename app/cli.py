@@ -1,0 +1,199 @@
+"""The `homework-api` command: serve, migrate, openapi, seed-demo, create-clinic, create-admin."""
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.core.config import ConfigError, Settings, get_settings
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        sys.exit(f"homework-api: configuration error: {exc}")
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from app.core.migrations import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    print("database is at the latest migration")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = _settings()
+    if settings.is_sqlite or args.migrate:
+        from app.core.migrations import upgrade
+
+        upgrade(settings.database_url)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+def openapi_document() -> dict[str, Any]:
+    from app.main import create_app
+
+    # The contract does not depend on the environment: build it with default settings.
+    return create_app(Settings(_env_file=None, app_env="development")).openapi()  # type: ignore[call-arg]
+
+
+def render_openapi() -> str:
+    return json.dumps(openapi_document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def cmd_openapi(args: argparse.Namespace) -> None:
+    path = Path(args.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_openapi(), encoding="utf-8")
+    print(f"wrote {path}")
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> None:
+    from app.core.db import create_engine, create_sessionmaker
+    from app.seed import seed_demo
+
+    settings = _settings()
+    if settings.app_env == "production":
+        sys.exit("homework-api: seed-demo refuses to run with APP_ENV=production")
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            world = await seed_demo(create_sessionmaker(engine), args.password)
+        finally:
+            await engine.dispose()
+        print(f"demo data ready ({world.created} objects created)")
+        for email in world.users:
+            print(f"  {email}")
+        print(f"password for every demo user: {args.password}")
+        for line in world.notes:
+            print(line)
+
+    asyncio.run(run())
+
+
+def _run_in_session(work: Any) -> Any:
+    from app.core.db import create_engine, create_sessionmaker
+
+    settings = _settings()
+
+    async def run() -> Any:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_create_clinic(args: argparse.Namespace) -> None:
+    from app.auth.models import Role
+    from app.auth.service import create_user
+    from app.clinics.service import create_clinic
+
+    async def work(session: Any) -> str:
+        clinic = await create_clinic(session, name=args.name, timezone=args.timezone)
+        await create_user(
+            session,
+            clinic_id=clinic.id,
+            role=Role.admin,
+            email=args.admin_email,
+            display_name=args.admin_name,
+            timezone=args.timezone,
+            password=args.password,
+        )
+        return str(clinic.id)
+
+    clinic_id = _run_in_session(work)
+    print(f"clinic {clinic_id} created with admin {args.admin_email}")
+
+
+def cmd_create_admin(args: argparse.Namespace) -> None:
+    import uuid
+
+    from app.auth.models import Role
+    from app.auth.service import create_user
+    from app.clinics.models import Clinic
+
+    async def work(session: Any) -> str:
+        clinic = await session.get(Clinic, uuid.UUID(args.clinic_id))
+        if clinic is None:
+            sys.exit(f"homework-api: no clinic {args.clinic_id}")
+        user = await create_user(
+            session,
+            clinic_id=clinic.id,
+            role=Role.admin,
+            email=args.email,
+            display_name=args.name,
+            timezone=clinic.timezone,
+            password=args.password,
+        )
+        return str(user.id)
+
+    print(f"admin {_run_in_session(work)} created")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="homework-api", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate the embedded default, then serve HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--migrate", action="store_true", help="also migrate a PostgreSQL database")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="upgrade the database to the latest migration").set_defaults(
+        func=cmd_migrate
+    )
+
+    openapi = sub.add_parser("openapi", help="write the OpenAPI document (keys sorted)")
+    openapi.add_argument("--output", default="openapi/openapi.json")
+    openapi.set_defaults(func=cmd_openapi)
+
+    seed = sub.add_parser("seed-demo", help="create the demo clinics, users and homework")
+    seed.add_argument("--password", default="demo-password-1")
+    seed.set_defaults(func=cmd_seed_demo)
+
+    clinic = sub.add_parser("create-clinic", help="create a clinic with its first admin")
+    clinic.add_argument("--name", required=True)
+    clinic.add_argument("--timezone", default="UTC")
+    clinic.add_argument("--admin-email", required=True)
+    clinic.add_argument("--admin-name", required=True)
+    clinic.add_argument("--password", required=True)
+    clinic.set_defaults(func=cmd_create_clinic)
+
+    admin = sub.add_parser("create-admin", help="add an admin to an existing clinic")
+    admin.add_argument("--clinic-id", required=True)
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", required=True)
+    admin.add_argument("--password", required=True)
+    admin.set_defaults(func=cmd_create_admin)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""One error family rendered as RFC 9457 problem details, and the handlers that render every error."""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:homework:problem:"
+
+logger = logging.getLogger("homework.errors")
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. Extra members (such as `existing_id`) may appear."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["urn:homework:problem:not-found"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[ValidationErrorItem] | None = None
+
+
+class AppError(Exception):
+    """Base of every error the service raises on purpose. The status lives on the class."""
+
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class BadRequest(AppError):
+    status, slug, title = 400, "bad-request", "Bad Request"
+
+
+class Unauthorized(AppError):
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        headers = kwargs.pop("headers", None) or {}
+        headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+        super().__init__(detail, headers=headers, **kwargs)
+
+
+class Forbidden(AppError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(AppError):
+    status, slug, title = 404, "not-found", "Not Found"
+
+
+class Conflict(AppError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(AppError):
+    status, slug, title = 412, "precondition-failed", "Precondition Failed"
+
+
+class PreconditionRequired(AppError):
+    status, slug, title = 428, "precondition-required", "Precondition Required"
+
+
+class PayloadTooLarge(AppError):
+    status, slug, title = 413, "payload-too-large", "Payload Too Large"
+
+
+class Unprocessable(AppError):
+    status, slug, title = 422, "validation-error", "Validation Error"
+
+
+class TooManyRequests(AppError):
+    status, slug, title = 429, "rate-limited", "Too Many Requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))}, **kwargs)
+
+
+class ServiceUnavailable(AppError):
+    status, slug, title = 503, "service-unavailable", "Service Unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **kwargs: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **kwargs)
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def problem_body(
+    status: int,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    detail: str | None = None,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + (slug or phrase.lower().replace(" ", "-")),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "request_id": request_id,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update({k: v for k, v in extra.items() if k not in body})
+    return body
+
+
+def problem_response(
+    status: int, headers: dict[str, str] | None = None, **fields: Any
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, **fields),
+        status_code=status,
+        headers=headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def _jsonable_errors(raw: list[Any]) -> list[dict[str, Any]]:
+    # Never echo the rejected input back: it may hold PHI or a password.
+    return [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in raw
+    ]
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    parts = [".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in errors[:5]]
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+    return problem_response(
+        exc.status,
+        headers=exc.headers,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        request_id=request_id_of(request),
+        errors=exc.errors,
+        extra=exc.extra,
+    )
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = _jsonable_errors(list(exc.errors()))
+    if any(e["type"] == "json_invalid" for e in errors):
+        return problem_response(
+            400,
+            slug="malformed-json",
+            title="Malformed JSON",
+            detail="The request body is not valid JSON.",
+            instance=request.url.path,
+            request_id=request_id_of(request),
+            errors=[e for e in errors if e["type"] == "json_invalid"],
+        )
+    return problem_response(
+        422,
+        slug="validation-error",
+        title="Validation Error",
+        detail=_summary(errors),
+        instance=request.url.path,
+        request_id=request_id_of(request),
+        errors=errors,
+    )
+
+
+_HTTP_SLUGS = {413: "payload-too-large", 405: "method-not-allowed", 404: "not-found"}
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "No resource at this path."
+    if exc.status_code == 405 and detail == "Method Not Allowed":
+        detail = "This path does not accept this method; see the Allow header."
+    return problem_response(
+        exc.status_code,
+        slug=_HTTP_SLUGS.get(exc.status_code),
+        headers=dict(exc.headers or {}),
+        detail=detail,
+        instance=request.url.path,
+        request_id=request_id_of(request),
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if (
+        isinstance(exc, DBAPIError)
+        and not isinstance(exc, OperationalError | InterfaceError)
+        and not exc.connection_invalidated
+    ):
+        return internal_error_response(request_id_of(request), exc)
+    logger.warning(
+        "database unavailable",
+        extra={"request_id": request_id_of(request), "error": type(exc).__name__},
+    )
+    return problem_response(
+        503,
+        headers={"Retry-After": "5"},
+        slug="database-unavailable",
+        title="Service Unavailable",
+        detail="The database is not reachable right now; retry shortly.",
+        instance=request.url.path,
+        request_id=request_id_of(request),
+    )
+
+
+def internal_error_response(request_id: str | None, exc: BaseException) -> JSONResponse:
+    """Log an unexpected error with its request id and answer a body that reveals nothing."""
+    logger.error(
+        "unhandled error",
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={"request_id": request_id, "error": type(exc).__name__},
+    )
+    return problem_response(
+        500,
+        slug="internal-error",
+        detail="An unexpected error occurred. Quote the request id when reporting it.",
+        request_id=request_id,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    for exc_type in (OperationalError, DBAPIError, PoolTimeoutError, ConnectionError):
+        app.add_exception_handler(exc_type, _database_unavailable)

@@ -1,0 +1,124 @@
+"""Keyset (cursor) pagination shared by every list: stable order, opaque cursors, no skipped rows."""
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import AwareDatetime, BaseModel
+from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Unprocessable
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass
+class ListParams:
+    """`limit`, `cursor` and `updated_since`, which every list takes."""
+
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT
+    cursor: Annotated[
+        str | None,
+        Query(max_length=1024, description="Opaque cursor from the previous page's next_cursor."),
+    ] = None
+    updated_since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only rows changed at or after this instant (RFC 3339 with offset)."),
+    ] = None
+
+
+ListParamsDep = Annotated[ListParams, Depends()]
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: Any
+    descending: bool = False
+
+
+def encode_cursor(values: list[Any]) -> str:
+    plain = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
+    raw = json.dumps(plain, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _bad_cursor() -> Unprocessable:
+    return Unprocessable(
+        "The cursor is not one this list gave out.",
+        errors=[{"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "cursor_invalid"}],
+    )
+
+
+def decode_cursor(cursor: str, keys: list[SortKey]) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        plain = json.loads(raw)
+        if not isinstance(plain, list) or len(plain) != len(keys):
+            raise ValueError
+        values: list[Any] = []
+        for key, value in zip(keys, plain, strict=True):
+            python_type = key.column.type.python_type
+            if python_type is uuid.UUID:
+                values.append(uuid.UUID(value))
+            elif python_type is datetime:
+                values.append(datetime.fromisoformat(value))
+            elif python_type is int:
+                values.append(int(value))
+            else:
+                values.append(python_type(value))
+        return values
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, NotImplementedError):
+        raise _bad_cursor() from None
+
+
+def _after(keys: list[SortKey], values: list[Any]) -> ColumnElement[bool]:
+    """(k1, k2, ...) strictly after (v1, v2, ...) in the sort order, portable to SQLite."""
+    clauses = []
+    for i, key in enumerate(keys):
+        equal = [keys[j].column == values[j] for j in range(i)]
+        beyond = key.column < values[i] if key.descending else key.column > values[i]
+        clauses.append(and_(*equal, beyond))
+    return or_(*clauses)
+
+
+async def paginate_rows(
+    session: AsyncSession,
+    stmt: Select[Any],
+    params: ListParams,
+    keys: list[SortKey],
+    *,
+    scalars: bool = True,
+) -> tuple[list[Any], str | None]:
+    """Run `stmt` for one page ordered by `keys` (the last key must be unique, e.g. the id)."""
+    if params.cursor:
+        stmt = stmt.where(_after(keys, decode_cursor(params.cursor, keys)))
+    order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
+    stmt = stmt.order_by(*order).limit(params.limit + 1)
+    result = await session.execute(stmt)
+    rows = list(result.scalars().all() if scalars else result.all())
+    next_cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        last = rows[-1]
+        next_cursor = encode_cursor([_value_of(last, k) for k in keys])
+    return rows, next_cursor
+
+
+def _value_of(row: Any, key: SortKey) -> Any:
+    name = key.column.key
+    if hasattr(row, name):
+        return getattr(row, name)
+    return row._mapping[key.column]

@@ -1,0 +1,75 @@
+"""Route and OpenAPI helpers: every route documents its problem answers with the Problem schema."""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from app.core.errors import PROBLEM_MEDIA_TYPE, Problem
+
+_DESCRIPTIONS = {
+    400: "Malformed request (for example a body that is not JSON).",
+    401: "Missing, invalid or expired access token.",
+    403: "Authenticated, but this role or scope may not use this operation.",
+    404: "Not found, or not visible to the caller.",
+    409: "Conflict with the current state.",
+    412: "`If-Match` does not match the current version.",
+    413: "Request body too large.",
+    422: "Validation failed; `errors` lists each field.",
+    429: "Rate limited; see `Retry-After`.",
+    500: "Unexpected error; the body holds only the request id.",
+    503: "Not ready (for example the database is unreachable); see `Retry-After`.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"model": Problem, "description": _DESCRIPTIONS.get(status, "Error.")}
+        for status in statuses
+    }
+
+
+def _has_params(dependant: Any, *kinds: str) -> bool:
+    if any(getattr(dependant, kind, None) for kind in kinds):
+        return True
+    return any(_has_params(sub, *kinds) for sub in dependant.dependencies)
+
+
+class ProblemRoute(APIRoute):
+    """Adds the problem answers every route can give, so the contract lists them."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        defaults = [500, 503]
+        if _has_params(
+            self.dependant, "query_params", "path_params", "header_params", "body_params"
+        ):
+            defaults.append(422)
+        if _has_params(self.dependant, "body_params"):
+            defaults += [400, 413]
+        for status in defaults:
+            self.responses.setdefault(status, problem_responses(status)[status])
+
+
+def _problem_media_type(spec: dict[str, Any]) -> None:
+    ref = "#/components/schemas/Problem"
+    for path_item in spec.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                json_body = content.get("application/json")
+                if json_body and json_body.get("schema", {}).get("$ref") == ref:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+
+
+def install_openapi(app: FastAPI, **info: Any) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(routes=app.routes, **info)
+            _problem_media_type(spec)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

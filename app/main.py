@@ -1,0 +1,84 @@
+"""create_app(): settings, database, middleware, error handlers, routers and the OpenAPI document."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.api import api_router
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.health import router as health_router
+from app.core.logging import configure_logging
+from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.routing import install_openapi
+
+DESCRIPTION = """\
+A headless REST API for therapy homework: the exercises a therapist gives a client between
+sessions, the client's completions of them, the goals they serve and the progress metrics that
+show adherence and change.
+
+Every error is an RFC 9457 problem (`application/problem+json`). Lists are cursor-paginated.
+Timestamps are RFC 3339 with an offset; calendar dates are in the client's own time zone.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    engine = create_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Therapy Homework API",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    install_openapi(
+        app,
+        title=app.title,
+        version=app.version,
+        description=DESCRIPTION,
+        servers=[{"url": "/"}],
+    )
+
+    # Added inner-first: the request context wraps everything, so even a 413 has a request id.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "X-Request-ID",
+                "Retry-After",
+                "Idempotent-Replayed",
+            ],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app

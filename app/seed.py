@@ -1,0 +1,85 @@
+"""The demo world: two clinics with staff and clients, created idempotently for trying the API."""
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth.models import Role, User
+from app.auth.service import create_user, find_user_by_email, set_password
+from app.clinics.models import Clinic
+from app.clinics.service import create_clinic, ensure_on_care_team, find_clinic_by_name
+
+DEFAULT_PASSWORD = "demo-password-1"
+
+
+@dataclass
+class DemoWorld:
+    clinics: dict[str, Clinic] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    created: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+_CLINICS = [
+    (
+        "Demo Clinic",
+        "Europe/Berlin",
+        [
+            ("admin@demo.clinic", "Dana Admin", Role.admin, None),
+            ("therapist@demo.clinic", "Dr. Theo Rapist", Role.therapist, None),
+            ("therapist2@demo.clinic", "Dr. Tess Second", Role.therapist, None),
+            ("client1@demo.clinic", "Casey Client", Role.client, "America/New_York"),
+            ("client2@demo.clinic", "Chris Client", Role.client, "Europe/Berlin"),
+        ],
+    ),
+    (
+        "Other Clinic",
+        "America/Chicago",
+        [
+            ("admin@other.clinic", "Olive Admin", Role.admin, None),
+            ("therapist@other.clinic", "Dr. Otto Therapist", Role.therapist, None),
+            ("client@other.clinic", "Cory Other", Role.client, None),
+        ],
+    ),
+]
+_CARE_TEAMS = [
+    ("therapist@demo.clinic", "client1@demo.clinic"),
+    ("therapist2@demo.clinic", "client2@demo.clinic"),
+    ("therapist@other.clinic", "client@other.clinic"),
+]
+
+
+async def seed_people(session: AsyncSession, password: str, world: DemoWorld) -> None:
+    for clinic_name, clinic_tz, people in _CLINICS:
+        clinic = await find_clinic_by_name(session, clinic_name)
+        if clinic is None:
+            clinic = await create_clinic(session, name=clinic_name, timezone=clinic_tz)
+            world.created += 1
+        world.clinics[clinic_name] = clinic
+        for email, name, role, tz in people:
+            user = await find_user_by_email(session, email)
+            if user is None:
+                user = await create_user(
+                    session,
+                    clinic_id=clinic.id,
+                    role=role,
+                    email=email,
+                    display_name=name,
+                    timezone=tz or clinic.timezone,
+                )
+                set_password(user, password)
+                world.created += 1
+            world.users[email] = user
+    for therapist, client in _CARE_TEAMS:
+        await ensure_on_care_team(
+            session, therapist=world.users[therapist], client=world.users[client]
+        )
+
+
+async def seed_demo(
+    sessionmaker: async_sessionmaker[AsyncSession], password: str = DEFAULT_PASSWORD
+) -> DemoWorld:
+    world = DemoWorld()
+    async with sessionmaker() as session, session.begin():
+        await seed_people(session, password, world)
+    return world

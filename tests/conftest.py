@@ -1,0 +1,111 @@
+"""The test world: a migrated database per engine and xdist worker, an app on it, a client for it.
+
+Every test that uses `client` or `db` runs once on SQLite and once on PostgreSQL. Isolation:
+after each test every table is emptied, so tests see committed data exactly as the app does.
+"""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.migrations import upgrade_async
+from app.main import create_app
+from app.models import metadata
+from tests.databases import ENGINES, REQUIRE_POSTGRES, fresh_database, worker_id
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "app_env": "test",
+        "db_pool_size": 5,
+        "db_max_overflow": 20,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+async def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> AsyncIterator[str]:
+    async with fresh_database(
+        request.param, f"t_{worker_id()}", tmp_path_factory.mktemp(request.param)
+    ) as url:
+        await upgrade_async(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(settings)
+    yield application
+    await application.state.engine.dispose()
+
+
+async def empty_all_tables(application: object) -> None:
+    async with application.state.engine.begin() as connection:  # type: ignore[attr-defined]
+        for table in reversed(metadata.sorted_tables):
+            await connection.execute(delete(table))
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+    await empty_all_tables(app)
+
+
+@pytest.fixture
+async def db(app: object, client: httpx.AsyncClient) -> AsyncIterator[AsyncSession]:
+    """A session for arranging and inspecting data; commit explicitly to make it visible."""
+    async with app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        yield session
+
+
+def _engine_of(nodeid: str) -> str | None:
+    for engine in ("sqlite", "postgresql"):
+        if f"[{engine}" in nodeid or f"-{engine}]" in nodeid or f"-{engine}-" in nodeid:
+            return engine
+    return None
+
+
+def _engine_counts(config) -> dict[str, dict[str, int]]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in reporter.stats.get(outcome, []) if reporter else []:
+            if outcome == "passed" and getattr(report, "when", "call") != "call":
+                continue
+            engine = _engine_of(getattr(report, "nodeid", ""))
+            if engine:
+                counts.setdefault(engine, {}).setdefault(outcome, 0)
+                counts[engine][outcome] += 1
+    return counts
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """With REQUIRE_POSTGRES=1 a run in which no test passed on PostgreSQL is a failure."""
+    if REQUIRE_POSTGRES and not _engine_counts(session.config).get("postgresql", {}).get("passed"):
+        session.config._homework_pg_missing = True
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Print how many tests ran on each engine, so a CI log shows both."""
+    counts = _engine_counts(config)
+    terminalreporter.section("database engines")
+    for engine in ENGINES:
+        figures = ", ".join(f"{n} {k}" for k, n in sorted(counts.get(engine, {}).items()))
+        terminalreporter.write_line(f"{engine}: {figures or 'no tests'}")
+    if getattr(config, "_homework_pg_missing", False):
+        terminalreporter.write_line("FAILED: REQUIRE_POSTGRES=1 but no test passed on PostgreSQL")

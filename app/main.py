@@ -7,13 +7,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import api_router
+from app.api import api_router, root_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
+from app.core.jwt import JwtCodec
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.ratelimit import Limiter
 from app.core.routing import install_openapi
 
 DESCRIPTION = """\
@@ -46,9 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.jwt = JwtCodec(settings)
+    app.state.limiter = Limiter(settings.redis_url, settings.redis_key_prefix)
 
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(root_router)
     app.include_router(api_router)
     install_openapi(
         app,

@@ -2,14 +2,19 @@
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth.models import Role, User
+from app.auth.models import ApiClient, Role, User
+from app.auth.principal import ALL_SCOPES
 from app.auth.service import create_user, find_user_by_email, set_password
 from app.clinics.models import Clinic
 from app.clinics.service import create_clinic, ensure_on_care_team, find_clinic_by_name
+from app.core.passwords import hash_secret
 
 DEFAULT_PASSWORD = "demo-password-1"
+# A published demo secret: fine for a demo world, which refuses to exist in production.
+DEMO_API_CLIENT_SECRET = "demo-ehr-client-secret-1"
 
 
 @dataclass
@@ -18,6 +23,7 @@ class DemoWorld:
     users: dict[str, User] = field(default_factory=dict)
     created: int = 0
     notes: list[str] = field(default_factory=list)
+    api_client: ApiClient | None = None
 
 
 _CLINICS = [
@@ -76,10 +82,35 @@ async def seed_people(session: AsyncSession, password: str, world: DemoWorld) ->
         )
 
 
+async def seed_api_client(session: AsyncSession, world: DemoWorld) -> None:
+    clinic = world.clinics["Demo Clinic"]
+    api_client = (
+        await session.execute(
+            select(ApiClient).where(ApiClient.clinic_id == clinic.id, ApiClient.name == "Demo EHR")
+        )
+    ).scalar_one_or_none()
+    if api_client is None:
+        api_client = ApiClient(
+            clinic_id=clinic.id,
+            name="Demo EHR",
+            scopes=sorted(ALL_SCOPES),
+            secret_hash=hash_secret(DEMO_API_CLIENT_SECRET),
+        )
+        session.add(api_client)
+        await session.flush()
+        world.created += 1
+    world.api_client = api_client
+    world.notes.append(
+        f"API client 'Demo EHR' (Demo Clinic): client_id={api_client.id} "
+        f"client_secret={DEMO_API_CLIENT_SECRET}"
+    )
+
+
 async def seed_demo(
     sessionmaker: async_sessionmaker[AsyncSession], password: str = DEFAULT_PASSWORD
 ) -> DemoWorld:
     world = DemoWorld()
     async with sessionmaker() as session, session.begin():
         await seed_people(session, password, world)
+        await seed_api_client(session, world)
     return world

@@ -1,4 +1,4 @@
-"""Users and their credentials: accounts, refresh-token families, API clients."""
+"""Users and their credentials: accounts, invitations, refresh-token families, API clients."""
 
 import enum
 import uuid
@@ -68,6 +68,8 @@ class RefreshToken(Base):
     )
     family_id: Mapped[uuid.UUID] = mapped_column(index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The scope travels with the family, so a refresh never widens a narrowed login.
+    scope: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -89,3 +91,21 @@ class ApiClient(Entity, Base):
         ForeignKey("user.id", ondelete="SET NULL"), default=None
     )
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Invitation(Base):
+    """A one-time code that lets an invited user set a password. Only its hash is stored."""
+
+    __tablename__ = "invitation"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,4 +1,4 @@
-"""Clinics (tenants), care teams, client external ids and invitations."""
+"""Clinics (tenants), care teams and client external ids."""
 
 import uuid
 from datetime import datetime
@@ -49,21 +49,3 @@ class ClientExternalId(Base):
     )
     system: Mapped[str] = mapped_column(String(255))
     value: Mapped[str] = mapped_column(String(255))
-
-
-class Invitation(Base):
-    """A one-time code that lets an invited user set a password. Only its hash is stored."""
-
-    __tablename__ = "invitation"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("user.id", ondelete="CASCADE"), index=True
-    )
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("user.id", ondelete="SET NULL"), default=None
-    )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
 
     redis_url: str | None = None
+    redis_key_prefix: str = "homework"
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
 

@@ -14,6 +14,11 @@ def test_committed_openapi_matches_the_app():
     )
 
 
+def _is_oauth_error(response):
+    schema = response["content"].get("application/json", {}).get("schema", {})
+    return schema.get("$ref") == "#/components/schemas/OAuthError"
+
+
 def test_every_operation_has_id_summary_tag_and_problem_errors():
     spec = openapi_document()
     seen_ids = set()

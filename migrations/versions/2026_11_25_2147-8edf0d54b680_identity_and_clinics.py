@@ -1,19 +1,19 @@
 """identity and clinics
 
-Revision ID: a72c58a1f490
+Revision ID: 8edf0d54b680
 Revises:
-Create Date: 2026-11-25 21:39:16.097630
+Create Date: 2026-11-25 21:47:58.141199
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 import app.core.models
+from sqlalchemy.dialects import postgresql
 
-revision: str = "a72c58a1f490"
+revision: str = "8edf0d54b680"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -208,6 +208,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("family_id", sa.Uuid(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("scope", sa.String(length=200), nullable=False),
         sa.Column("created_at", app.core.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", app.core.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("used_at", app.core.models.UTCDateTime(timezone=True), nullable=True),

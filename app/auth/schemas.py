@@ -1,0 +1,123 @@
+"""Request and response models of the identity domain."""
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from app.auth.models import Role, UserStatus
+from app.auth.principal import Scope
+from app.core.types import Name, TimeZoneName
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_token: str | None = Field(
+        default=None, description="Only for password and refresh_token grants; rotates on use."
+    )
+    scope: str
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 §5.2 error body, with the problem-details members alongside."""
+
+    error: Literal[
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    ]
+    error_description: str
+    type: str
+    title: str
+    status: int
+    request_id: str | None = None
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    role: Role
+    email: str
+    display_name: str
+    timezone: str
+    status: UserStatus
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class MeUpdate(StrictModel):
+    display_name: Name | None = None
+    timezone: TimeZoneName | None = None
+
+
+class PasswordChange(StrictModel):
+    current_password: str = Field(min_length=1, max_length=128)
+    new_password: str = Field(min_length=1, max_length=128)
+
+
+class StaffCreate(StrictModel):
+    email: EmailStr = Field(max_length=320)
+    display_name: Name
+    role: Literal[Role.admin, Role.therapist]
+    timezone: TimeZoneName | None = None
+
+
+class StaffUpdate(StrictModel):
+    display_name: Name | None = None
+    timezone: TimeZoneName | None = None
+    status: Literal[UserStatus.active, UserStatus.deactivated] | None = Field(
+        default=None, description="Deactivate (or reactivate) a staff account."
+    )
+
+
+class InvitationRead(BaseModel):
+    code: str = Field(description="One-time code, shown only in this answer.")
+    expires_at: datetime
+
+
+class StaffCreated(UserRead):
+    invitation: InvitationRead
+
+
+class InvitationAccept(StrictModel):
+    code: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class ApiClientCreate(StrictModel):
+    name: Name
+    scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
+
+
+class ApiClientRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID = Field(description="Also the OAuth2 `client_id`.")
+    clinic_id: uuid.UUID
+    name: str
+    scopes: list[Scope]
+    revoked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ApiClientCreated(ApiClientRead):
+    client_secret: str = Field(description="Shown only in this answer; stored hashed.")
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, str]]

@@ -1,0 +1,214 @@
+"""Token issuing: password logins, rotating refresh tokens with reuse detection, client credentials."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import ApiClient, RefreshToken, Role, User, UserStatus
+from app.auth.principal import ALL_SCOPES, ROLE_SCOPES
+from app.auth.service import find_user_by_email
+from app.core.config import Settings
+from app.core.jwt import JwtCodec
+from app.core.passwords import (
+    hash_password,
+    hash_secret,
+    needs_rehash,
+    new_secret,
+    secrets_equal,
+    verify_password,
+)
+from app.core.time import utcnow
+
+
+class GrantError(Exception):
+    """An OAuth2 error (RFC 6749 §5.2): `error` code, description and HTTP status."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str | None = None
+
+
+def _narrow_scopes(requested: str | None, granted: frozenset[str]) -> frozenset[str]:
+    if not requested:
+        return granted
+    asked = frozenset(requested.split())
+    if not asked <= granted:
+        raise GrantError("invalid_scope", "The requested scope exceeds what was granted.")
+    return asked
+
+
+def _user_access_token(
+    codec: JwtCodec, settings: Settings, user: User, scopes: frozenset[str]
+) -> str:
+    claims = {
+        "sub": str(user.id),
+        "kind": "user",
+        "clinic": str(user.clinic_id),
+        "role": user.role.value,
+        "scope": " ".join(sorted(scopes)),
+    }
+    return codec.encode(claims, typ="access", ttl_seconds=settings.access_token_ttl_seconds)
+
+
+async def _new_refresh_token(
+    session: AsyncSession, settings: Settings, user: User, family_id: uuid.UUID, scopes: str
+) -> str:
+    token = new_secret(32)
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=hash_secret(token),
+            scope=scopes,
+            expires_at=utcnow() + timedelta(days=settings.refresh_token_ttl_days),
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def password_grant(
+    session: AsyncSession,
+    codec: JwtCodec,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    scope: str | None,
+) -> IssuedTokens:
+    """Unknown email, wrong password and inactive account answer alike (same error, same work)."""
+    user = await find_user_by_email(session, email)
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or user.status != UserStatus.active:
+        raise GrantError("invalid_grant", "The email or password is wrong.")
+    scopes = _narrow_scopes(scope, ROLE_SCOPES[user.role])
+    assert user.password_hash is not None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    scope_text = " ".join(sorted(scopes))
+    refresh = await _new_refresh_token(session, settings, user, uuid.uuid4(), scope_text)
+    return IssuedTokens(
+        access_token=_user_access_token(codec, settings, user, scopes),
+        expires_in=settings.access_token_ttl_seconds,
+        scope=scope_text,
+        refresh_token=refresh,
+    )
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def revoke_user_tokens(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def refresh_grant(
+    session: AsyncSession, codec: JwtCodec, settings: Settings, *, refresh_token: str
+) -> IssuedTokens:
+    """Rotate: spend the presented token and issue its child. Presenting a spent token revokes
+    the whole family (it was stolen, or the legitimate holder's copy was), answering 401; the
+    caller must commit that revocation even though the answer is an error."""
+    invalid = GrantError("invalid_grant", "The refresh token is invalid, expired or revoked.", 401)
+    row = (
+        await session.execute(
+            select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise invalid
+    now = utcnow()
+    if row.revoked_at is not None or row.expires_at <= now:
+        raise invalid
+    # Spend it atomically: of two concurrent uses only one wins, the other is a reuse.
+    spent = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        await revoke_family(session, row.family_id)
+        raise GrantError(
+            "invalid_grant", "The refresh token was already used; its family is revoked.", 401
+        )
+    user = await session.get(User, row.user_id)
+    if user is None or user.status != UserStatus.active:
+        await revoke_family(session, row.family_id)
+        raise invalid
+    scopes = frozenset(row.scope.split()) & ROLE_SCOPES[Role(user.role)]
+    scope_text = " ".join(sorted(scopes))
+    child = await _new_refresh_token(session, settings, user, row.family_id, scope_text)
+    return IssuedTokens(
+        access_token=_user_access_token(codec, settings, user, scopes),
+        expires_in=settings.access_token_ttl_seconds,
+        scope=scope_text,
+        refresh_token=child,
+    )
+
+
+async def client_credentials_grant(
+    session: AsyncSession,
+    codec: JwtCodec,
+    settings: Settings,
+    *,
+    client_id: str,
+    client_secret: str,
+    scope: str | None,
+) -> IssuedTokens:
+    invalid = GrantError("invalid_client", "Client authentication failed.", 401)
+    try:
+        api_client_id = uuid.UUID(client_id)
+    except ValueError:
+        raise invalid from None
+    api_client = await session.get(ApiClient, api_client_id)
+    presented = hash_secret(client_secret)
+    if api_client is None or not secrets_equal(api_client.secret_hash, presented):
+        raise invalid
+    if api_client.revoked_at is not None:
+        raise invalid
+    scopes = _narrow_scopes(scope, frozenset(api_client.scopes) & ALL_SCOPES)
+    ttl = settings.client_token_ttl_seconds
+    claims = {
+        "sub": str(api_client.id),
+        "kind": "api_client",
+        "clinic": str(api_client.clinic_id),
+        "scope": " ".join(sorted(scopes)),
+    }
+    return IssuedTokens(
+        access_token=codec.encode(claims, typ="access", ttl_seconds=ttl),
+        expires_in=ttl,
+        scope=claims["scope"],
+    )
+
+
+async def revoke_refresh_token(session: AsyncSession, token: str) -> None:
+    """RFC 7009: revoking an unknown token is not an error. Revokes the token's whole family."""
+    row = (
+        await session.execute(
+            select(RefreshToken.family_id).where(RefreshToken.token_hash == hash_secret(token))
+        )
+    ).scalar_one_or_none()
+    if row is not None:
+        await revoke_family(session, row)

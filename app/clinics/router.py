@@ -1,0 +1,196 @@
+"""Clients of a clinic: caseload lists, profiles, care teams and invitation codes."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy import exists, func
+
+from app.auth.models import Role, User, UserStatus
+from app.auth.principal import Anyone, Principal, StaffWriter, allow
+from app.auth.schemas import InvitationRead
+from app.auth.service import issue_invitation
+from app.clinics import service
+from app.clinics.models import ClientExternalId
+from app.clinics.repository import get_visible_client, visible_clients
+from app.clinics.schemas import (
+    CareTeamMemberRead,
+    CareTeamRead,
+    CareTeamUpdate,
+    ClientCreate,
+    ClientCreated,
+    ClientRead,
+    ClientUpdate,
+)
+from app.core.db import SessionDep
+from app.core.errors import Unprocessable
+from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
+from app.core.routing import ProblemRoute, problem_responses
+
+router = APIRouter(
+    route_class=ProblemRoute, tags=["clients"], responses=problem_responses(401, 403)
+)
+CareTeamEditor = Annotated[Principal, Depends(allow(Role.admin, Role.therapist))]
+
+
+def _external_id_filter(value: str) -> tuple[str, str]:
+    system, sep, ident = value.rpartition("|")
+    if not sep or not system or not ident:
+        raise Unprocessable(
+            "external_id must look like system|value.",
+            errors=[
+                {
+                    "loc": ["query", "external_id"],
+                    "msg": "Expected system|value",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return system, ident
+
+
+@router.get(
+    "/clients", operation_id="listClients", summary="List the clients visible to the caller"
+)
+async def list_clients(
+    session: SessionDep,
+    principal: Anyone,
+    params: ListParamsDep,
+    external_id: Annotated[
+        str | None,
+        Query(max_length=512, description="`system|value`, as an EHR knows its patient."),
+    ] = None,
+    status: UserStatus | None = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Part of the name.")
+    ] = None,
+) -> Page[ClientRead]:
+    stmt = visible_clients(principal)
+    if external_id is not None:
+        system, value = _external_id_filter(external_id)
+        stmt = stmt.where(
+            exists().where(
+                ClientExternalId.client_id == User.id,
+                ClientExternalId.system == system,
+                ClientExternalId.value == value,
+            )
+        )
+    if status is not None:
+        stmt = stmt.where(User.status == status)
+    if q is not None:
+        stmt = stmt.where(func.lower(User.display_name).contains(q.lower(), autoescape=True))
+    if params.updated_since is not None:
+        stmt = stmt.where(User.updated_at >= params.updated_since)
+    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(User.id)])
+    return Page(items=await service.client_reads(session, rows), next_cursor=cursor)
+
+
+@router.post(
+    "/clients",
+    operation_id="createClient",
+    status_code=201,
+    summary="Create a client; a therapist's new client joins their care team",
+    responses=problem_responses(409),
+)
+async def create_client(
+    body: ClientCreate, session: SessionDep, principal: StaffWriter, response: Response
+) -> ClientCreated:
+    client = await service.create_client(session, principal, body)
+    code, expires_at = await issue_invitation(
+        session, client, principal.id if not principal.is_api_client else None
+    )
+    response.headers["Location"] = f"/v1/clients/{client.id}"
+    read = (await service.client_reads(session, [client]))[0]
+    return ClientCreated(
+        **read.model_dump(), invitation=InvitationRead(code=code, expires_at=expires_at)
+    )
+
+
+@router.get(
+    "/clients/{client_id}",
+    operation_id="getClient",
+    summary="One client",
+    responses=problem_responses(404),
+)
+async def get_client(
+    client_id: uuid.UUID, session: SessionDep, principal: Anyone, response: Response
+) -> ClientRead:
+    client = await get_visible_client(session, principal, client_id)
+    set_etag(response, client.version)
+    return (await service.client_reads(session, [client]))[0]
+
+
+@router.patch(
+    "/clients/{client_id}",
+    operation_id="updateClient",
+    summary="Change a client's profile, external ids or status",
+    responses=problem_responses(404, 409, 412),
+)
+async def update_client(
+    client_id: uuid.UUID,
+    body: ClientUpdate,
+    session: SessionDep,
+    principal: StaffWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ClientRead:
+    client = await get_visible_client(session, principal, client_id)
+    check_if_match(if_match, client.version)
+    await service.update_client(session, client, body)
+    set_etag(response, client.version)
+    return (await service.client_reads(session, [client]))[0]
+
+
+async def _care_team_read(session: SessionDep, client: User) -> CareTeamRead:
+    members = await service.care_team(session, client)
+    return CareTeamRead(
+        client_id=client.id,
+        therapists=[
+            CareTeamMemberRead(id=m.id, display_name=m.display_name, email=m.email) for m in members
+        ],
+    )
+
+
+@router.get(
+    "/clients/{client_id}/care-team",
+    operation_id="getCareTeam",
+    summary="The therapists who work with this client",
+    responses=problem_responses(404),
+)
+async def get_care_team(
+    client_id: uuid.UUID, session: SessionDep, principal: Anyone
+) -> CareTeamRead:
+    client = await get_visible_client(session, principal, client_id)
+    return await _care_team_read(session, client)
+
+
+@router.put(
+    "/clients/{client_id}/care-team",
+    operation_id="replaceCareTeam",
+    summary="Set the care team (admin); a therapist on it may add colleagues",
+    responses=problem_responses(404),
+)
+async def replace_care_team(
+    client_id: uuid.UUID, body: CareTeamUpdate, session: SessionDep, principal: CareTeamEditor
+) -> CareTeamRead:
+    client = await get_visible_client(session, principal, client_id)
+    await service.replace_care_team(session, principal, client, body.therapist_ids)
+    return await _care_team_read(session, client)
+
+
+@router.post(
+    "/clients/{client_id}/invitations",
+    operation_id="createClientInvitation",
+    status_code=201,
+    summary="Issue a new one-time invitation code (earlier codes stop working)",
+    responses=problem_responses(404, 409),
+)
+async def reissue_invitation(
+    client_id: uuid.UUID, session: SessionDep, principal: StaffWriter
+) -> InvitationRead:
+    client = await get_visible_client(session, principal, client_id)
+    code, expires_at = await issue_invitation(
+        session, client, None if principal.is_api_client else principal.id
+    )
+    return InvitationRead(code=code, expires_at=expires_at)

@@ -1,0 +1,1 @@
+"""Homework templates: typed forms, their validation and scoring, and the built-in library."""

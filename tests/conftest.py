@@ -109,3 +109,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         terminalreporter.write_line(f"{engine}: {figures or 'no tests'}")
     if getattr(config, "_homework_pg_missing", False):
         terminalreporter.write_line("FAILED: REQUIRE_POSTGRES=1 but no test passed on PostgreSQL")
+
+
+@pytest.fixture
+async def world(db: AsyncSession, app: object):
+    from tests.factories import build_world
+
+    return await build_world(db, app)

@@ -69,7 +69,6 @@ async def create_api_client(
     "/api-clients/{api_client_id}",
     operation_id="revokeApiClient",
     status_code=204,
-    tags=["api-clients"],
     summary="Revoke an API client; its tokens stop working at once",
     responses=problem_responses(404, 412),
 )

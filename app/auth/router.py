@@ -35,7 +35,7 @@ from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.ratelimit import per_window
 from app.core.routing import ProblemRoute, problem_responses
 
-router = APIRouter(route_class=ProblemRoute, tags=["auth"])
+router = APIRouter(route_class=ProblemRoute)
 well_known = APIRouter(route_class=ProblemRoute, tags=["auth"])
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -97,6 +97,7 @@ FormStr = Annotated[str | None, Form(max_length=4096)]
     summary="Get an access token (password, refresh_token or client_credentials grant)",
     response_model=TokenResponse,
     responses=_OAUTH_ERRORS,
+    tags=["auth"],
 )
 async def create_token(
     request: Request,
@@ -179,6 +180,7 @@ async def create_token(
     summary="Revoke a refresh token and its family (RFC 7009)",
     status_code=200,
     responses=_OAUTH_ERRORS,
+    tags=["auth"],
 )
 async def revoke_token(
     session: SessionDep,

@@ -50,7 +50,7 @@ def _narrow_scopes(requested: str | None, granted: frozenset[str]) -> frozenset[
     return asked
 
 
-def _user_access_token(
+def user_access_token(
     codec: JwtCodec, settings: Settings, user: User, scopes: frozenset[str]
 ) -> str:
     claims = {
@@ -102,7 +102,7 @@ async def password_grant(
     scope_text = " ".join(sorted(scopes))
     refresh = await _new_refresh_token(session, settings, user, uuid.uuid4(), scope_text)
     return IssuedTokens(
-        access_token=_user_access_token(codec, settings, user, scopes),
+        access_token=user_access_token(codec, settings, user, scopes),
         expires_in=settings.access_token_ttl_seconds,
         scope=scope_text,
         refresh_token=refresh,
@@ -161,7 +161,7 @@ async def refresh_grant(
     scope_text = " ".join(sorted(scopes))
     child = await _new_refresh_token(session, settings, user, row.family_id, scope_text)
     return IssuedTokens(
-        access_token=_user_access_token(codec, settings, user, scopes),
+        access_token=user_access_token(codec, settings, user, scopes),
         expires_in=settings.access_token_ttl_seconds,
         scope=scope_text,
         refresh_token=child,
@@ -189,18 +189,23 @@ async def client_credentials_grant(
     if api_client.revoked_at is not None:
         raise invalid
     scopes = _narrow_scopes(scope, frozenset(api_client.scopes) & ALL_SCOPES)
-    ttl = settings.client_token_ttl_seconds
+    return IssuedTokens(
+        access_token=api_client_access_token(codec, settings, api_client, scopes),
+        expires_in=settings.client_token_ttl_seconds,
+        scope=" ".join(sorted(scopes)),
+    )
+
+
+def api_client_access_token(
+    codec: JwtCodec, settings: Settings, api_client: ApiClient, scopes: frozenset[str]
+) -> str:
     claims = {
         "sub": str(api_client.id),
         "kind": "api_client",
         "clinic": str(api_client.clinic_id),
         "scope": " ".join(sorted(scopes)),
     }
-    return IssuedTokens(
-        access_token=codec.encode(claims, typ="access", ttl_seconds=ttl),
-        expires_in=ttl,
-        scope=claims["scope"],
-    )
+    return codec.encode(claims, typ="access", ttl_seconds=settings.client_token_ttl_seconds)
 
 
 async def revoke_refresh_token(session: AsyncSession, token: str) -> None:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import app.core.models
-from sqlalchemy.dialects import postgresql
 
 revision: str = "8edf0d54b680"
 down_revision: str | None = None

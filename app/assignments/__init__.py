@@ -1,0 +1,1 @@
+"""Assignments: homework given to a client, its schedule, and the occurrences that schedule yields."""

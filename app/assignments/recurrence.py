@@ -1,0 +1,239 @@
+"""Occurrence expansion: a schedule's local dates and wall-clock times turned into UTC instants.
+
+Decisions a caller can rely on:
+- Dates come from the rule in the schedule's zone (dateutil over naive local dates); each of
+  `times` is then placed on each date, so 08:00 stays 08:00 local across DST changes and
+  only the UTC instant moves.
+- A wall-clock time that does not exist (spring-forward gap) becomes the first later minute
+  that does (02:30 on 2026-03-08 in New York is 03:00 EDT); an ambiguous one (fall back)
+  is the first of the two (fold=0, still daylight time). `local_time` keeps the requested
+  time; `due_at` is the real instant. `resolve_local` implements this for everyone.
+- An untimed occurrence ("any time that day") starts at local midnight and is due at the
+  next local midnight, the instant its day ends; days may last 23 or 25 hours.
+- Pauses are UTC intervals `[paused_at, resumed_at)`, `resumed_at` None while still paused.
+  An occurrence whose `due_at` falls inside one is returned with `suspended=True`: neither
+  due nor missed. The agenda leaves these out; metrics count them as paused.
+- The zone is the schedule's own `timezone` when it has one, else the `tz` passed in (the
+  client's zone).
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
+from zoneinfo import ZoneInfo
+
+from app.assignments.schedules import Reminders, RuleParts, Schedule
+
+Pause = tuple[datetime, datetime | None]
+
+SEARCH_HORIZON_DAYS = 400
+_CHUNK_DAYS = 31
+# Samoa skipped all of 2011-12-30, the longest gap on record; a day and an hour covers any zone.
+_MAX_GAP_MINUTES = 25 * 60
+_MIDNIGHT = time(0, 0)
+_ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One due moment of an assignment.
+
+    `local_time` is None for "any time that day". `starts_at` equals `due_at` for timed
+    occurrences and is local midnight for untimed ones, whose `due_at` is the next local
+    midnight. Both are tz-aware UTC. `suspended` marks an occurrence due inside a pause.
+    """
+
+    local_date: date
+    local_time: time | None
+    due_at: datetime
+    starts_at: datetime
+    suspended: bool = False
+
+
+def _zone(tz: str | ZoneInfo) -> ZoneInfo:
+    return tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+
+
+def _schedule_zone(schedule: Schedule, tz: str | ZoneInfo) -> ZoneInfo:
+    return ZoneInfo(schedule.timezone) if schedule.timezone else _zone(tz)
+
+
+def resolve_local(local_date: date, local_time: time, tz: str | ZoneInfo) -> datetime:
+    """The UTC instant of a local wall-clock time: gaps move forward, ambiguous times take fold=0."""
+    zone = _zone(tz)
+    wall = datetime.combine(local_date, local_time)
+    for _ in range(_MAX_GAP_MINUTES):
+        instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        # A wall time inside a gap does not survive the round trip; one that does exists.
+        if instant.astimezone(zone).replace(tzinfo=None) == wall:
+            return instant
+        wall += timedelta(minutes=1)
+    raise ValueError(f"no valid local time near {local_date} {local_time} in {zone.key}")
+
+
+def _period_start(parts: RuleParts, start: date, low: date) -> date:
+    """The start of the rule's period that holds `low`, so dateutil need not walk from `start`.
+
+    Moving DTSTART by whole periods (interval days, interval weeks from the start's Monday,
+    interval months from the start's month) keeps every later date the same.
+    """
+    if low <= start:
+        return start
+    if parts.freq == "DAILY":
+        skipped = (low - start).days // parts.interval * parts.interval
+        return start + timedelta(days=skipped)
+    if parts.freq == "WEEKLY":
+        monday = start - timedelta(days=start.weekday())
+        periods = (low - monday).days // (7 * parts.interval)
+        return monday + timedelta(weeks=periods * parts.interval) if periods else start
+    months = (low.year - start.year) * 12 + low.month - start.month
+    periods = months // parts.interval
+    if not periods:
+        return start
+    index = start.month - 1 + periods * parts.interval
+    return date(start.year + index // 12, index % 12 + 1, 1)
+
+
+def schedule_dates(schedule: Schedule, window_start: date, window_end: date) -> list[date]:
+    """The schedule's local dates within [window_start, window_end], in order."""
+    low = max(window_start, schedule.start_date)
+    high = min(window_end, schedule.end_date or date.max)
+    parts = schedule.rule_parts()
+    if parts is None:
+        return [schedule.start_date] if low <= schedule.start_date <= high else []
+    if parts.until is not None:
+        high = min(high, parts.until)
+    if low > high:
+        return []
+    start = schedule.start_date
+    count = schedule.count or parts.count
+    if count is not None:
+        # COUNT numbers dates from start_date, so the walk must begin there; COUNT <= 1000
+        # bounds it, and UNTIL=high stops it early.
+        matches: Iterator[datetime] = islice(parts.to_dateutil(start, high, anchor=start), count)
+    else:
+        # UNTIL=high also bounds rules that rarely match: dateutil never walks past the window.
+        matches = iter(parts.to_dateutil(_period_start(parts, start, low), high, anchor=start))
+    return [d for d in (m.date() for m in matches) if d >= low]
+
+
+def _check_pauses(paused: Sequence[Pause]) -> list[Pause]:
+    for paused_at, resumed_at in paused:
+        if paused_at.tzinfo is None or (resumed_at is not None and resumed_at.tzinfo is None):
+            raise ValueError("pause intervals must be timezone-aware")
+    return list(paused)
+
+
+def _is_paused(instant: datetime, pauses: list[Pause]) -> bool:
+    return any(p <= instant and (r is None or instant < r) for p, r in pauses)
+
+
+def _occurrence(day: date, at: time | None, zone: ZoneInfo, pauses: list[Pause]) -> Occurrence:
+    if at is None:
+        starts_at = resolve_local(day, _MIDNIGHT, zone)
+        due_at = resolve_local(day + _ONE_DAY, _MIDNIGHT, zone)
+    else:
+        starts_at = due_at = resolve_local(day, at, zone)
+    return Occurrence(day, at, due_at, starts_at, suspended=_is_paused(due_at, pauses))
+
+
+def expand(
+    schedule: Schedule,
+    tz: str,
+    window_start: date,
+    window_end: date,
+    *,
+    paused: Sequence[Pause] = (),
+) -> list[Occurrence]:
+    """Occurrences whose local_date is within [window_start, window_end], by due_at then time.
+
+    Suspended occurrences are included and flagged; filter on `suspended` for the agenda.
+    """
+    if window_end < window_start:
+        raise ValueError("window_end is before window_start")
+    zone = _schedule_zone(schedule, tz)
+    pauses = _check_pauses(paused)
+    times: list[time | None] = [*schedule.local_times()] or [None]
+    found = [
+        _occurrence(day, at, zone, pauses)
+        for day in schedule_dates(schedule, window_start, window_end)
+        for at in times
+    ]
+    found.sort(key=lambda o: (o.due_at, o.local_time or _MIDNIGHT))
+    return found
+
+
+def _last_date(schedule: Schedule) -> date | None:
+    parts = schedule.rule_parts()
+    if parts is None:
+        return schedule.start_date
+    if schedule.count or parts.count:
+        dates = schedule_dates(schedule, schedule.start_date, date.max)
+        return dates[-1] if dates else None
+    return min((d for d in (schedule.end_date, parts.until) if d), default=None)
+
+
+def _upcoming(
+    schedule: Schedule, tz: str, after: datetime, paused: Sequence[Pause]
+) -> Iterator[Occurrence]:
+    """Unsuspended occurrences due after `after`, in order, up to the search horizon."""
+    if after.tzinfo is None:
+        raise ValueError("after must be timezone-aware")
+    zone = _schedule_zone(schedule, tz)
+    # A day back, because a gap can push a late local time past midnight into `after`'s day.
+    day = max(after.astimezone(zone).date() - _ONE_DAY, schedule.start_date)
+    last = day + timedelta(days=SEARCH_HORIZON_DAYS)
+    if (final := _last_date(schedule)) is not None:
+        last = min(last, final)
+    while day <= last:
+        chunk_end = min(day + timedelta(days=_CHUNK_DAYS - 1), last)
+        for occurrence in expand(schedule, tz, day, chunk_end, paused=paused):
+            if occurrence.due_at > after and not occurrence.suspended:
+                yield occurrence
+        day = chunk_end + _ONE_DAY
+
+
+def next_occurrence(
+    schedule: Schedule, tz: str, after: datetime, *, paused: Sequence[Pause] = ()
+) -> Occurrence | None:
+    """The first unsuspended occurrence due after `after` (an untimed one whose day has not
+    ended), within SEARCH_HORIZON_DAYS; None when there is none."""
+    return next(_upcoming(schedule, tz, after, paused), None)
+
+
+def next_reminder(
+    schedule: Schedule,
+    reminders: Reminders,
+    tz: str,
+    after: datetime,
+    *,
+    paused: Sequence[Pause] = (),
+) -> datetime | None:
+    """The first reminder instant after `after` (UTC), or None.
+
+    Timed occurrences are reminded `minutes_before` each due_at; untimed ones at `untimed_at`
+    local time on their day, resolved like any wall-clock time. Suspended occurrences get none.
+    """
+    zone = _schedule_zone(schedule, tz)
+    offsets = [timedelta(minutes=m) for m in reminders.minutes_before]
+    untimed_at = reminders.reminder_time()
+    if (schedule.times and not offsets) or (not schedule.times and untimed_at is None):
+        return None
+    lead = max(offsets, default=timedelta(0))
+    best: datetime | None = None
+    for occurrence in _upcoming(schedule, tz, after, paused):
+        # No reminder of this or any later occurrence comes before `earliest`, which only grows.
+        timed = occurrence.local_time is not None
+        earliest = occurrence.due_at - lead if timed else occurrence.starts_at
+        if best is not None and earliest > best:
+            break
+        if timed:
+            candidates = [occurrence.due_at - offset for offset in offsets]
+        else:
+            assert untimed_at is not None
+            candidates = [resolve_local(occurrence.local_date, untimed_at, zone)]
+        for candidate in candidates:
+            if candidate > after and (best is None or candidate < best):
+                best = candidate
+    return best

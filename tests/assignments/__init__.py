@@ -1,0 +1,1 @@
+"""Tests for assignments: schedules and occurrence expansion."""

@@ -1,0 +1,137 @@
+"""Builders for the test world: clinics, people, care teams, API clients and their tokens."""
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import ApiClient, Role, User, UserStatus
+from app.auth.principal import ALL_SCOPES, ROLE_SCOPES
+from app.auth.tokens import api_client_access_token, user_access_token
+from app.clinics.models import CareTeamMember, Clinic
+from app.core.passwords import hash_password, hash_secret
+
+PASSWORD = "correct-horse-battery-staple"
+# Hashing costs ~50 ms on purpose; the world reuses one hash so building it stays cheap.
+PASSWORD_HASH = hash_password(PASSWORD)
+API_SECRET = "test-api-client-secret-0123456789"
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def make_clinic(db: AsyncSession, name: str = "Clinic", timezone: str = "UTC") -> Clinic:
+    clinic = Clinic(name=name, timezone=timezone)
+    db.add(clinic)
+    await db.flush()
+    return clinic
+
+
+async def make_user(
+    db: AsyncSession,
+    clinic: Clinic,
+    role: Role,
+    *,
+    email: str | None = None,
+    timezone: str | None = None,
+    status: UserStatus = UserStatus.active,
+    name: str | None = None,
+) -> User:
+    email = email or unique_email(role.value)
+    user = User(
+        clinic_id=clinic.id,
+        role=role,
+        email=email,
+        email_normalized=email.lower(),
+        display_name=name or f"{role.value.title()} {email[:12]}",
+        timezone=timezone or clinic.timezone,
+        status=status,
+        password_hash=PASSWORD_HASH if status != UserStatus.invited else None,
+    )
+    db.add(user)
+    await db.flush()
+    return user
+
+
+async def make_api_client(db: AsyncSession, clinic: Clinic, scopes: list[str]) -> ApiClient:
+    api_client = ApiClient(
+        clinic_id=clinic.id,
+        name="Integration",
+        scopes=sorted(scopes),
+        secret_hash=hash_secret(API_SECRET),
+    )
+    db.add(api_client)
+    await db.flush()
+    return api_client
+
+
+async def put_on_care_team(db: AsyncSession, therapist: User, client: User) -> None:
+    db.add(
+        CareTeamMember(client_id=client.id, therapist_id=therapist.id, clinic_id=client.clinic_id)
+    )
+    await db.flush()
+
+
+@dataclass
+class World:
+    """Clinic A with staff, two clients on different care teams and two API clients; clinic B
+    with one of each role. `tokens` holds a valid access token per principal name."""
+
+    clinic: Clinic
+    other_clinic: Clinic
+    users: dict[str, User] = field(default_factory=dict)
+    api_clients: dict[str, ApiClient] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> User:
+        try:
+            return self.users[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def auth(self, principal: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[principal]}"}
+
+
+async def build_world(db: AsyncSession, app: object) -> World:
+    clinic = await make_clinic(db, "Clinic A", "Europe/Berlin")
+    other = await make_clinic(db, "Clinic B", "America/Chicago")
+    world = World(clinic=clinic, other_clinic=other)
+    people = {
+        "admin": (clinic, Role.admin, None),
+        "therapist": (clinic, Role.therapist, None),
+        "therapist_other": (clinic, Role.therapist, None),
+        "client": (clinic, Role.client, "America/New_York"),
+        "client_other": (clinic, Role.client, "Asia/Tokyo"),
+        "other_admin": (other, Role.admin, None),
+        "other_therapist": (other, Role.therapist, None),
+        "other_client": (other, Role.client, None),
+    }
+    for name, (home, role, tz) in people.items():
+        world.users[name] = await make_user(db, home, role, timezone=tz)
+    await put_on_care_team(db, world.therapist, world.client)
+    await put_on_care_team(db, world.therapist_other, world.client_other)
+    await put_on_care_team(db, world.other_therapist, world.other_client)
+    world.api_clients["api_full"] = await make_api_client(db, clinic, sorted(ALL_SCOPES))
+    world.api_clients["api_none"] = await make_api_client(db, clinic, ["audit:read"])
+    await db.commit()
+    codec, settings = app.state.jwt, app.state.settings  # type: ignore[attr-defined]
+    for name, user in world.users.items():
+        world.tokens[name] = user_access_token(codec, settings, user, ROLE_SCOPES[user.role])
+    for name, api_client in world.api_clients.items():
+        world.tokens[name] = api_client_access_token(
+            codec, settings, api_client, frozenset(api_client.scopes)
+        )
+    world.tokens["expired"] = codec.encode(
+        {
+            "sub": str(world.admin.id),
+            "kind": "user",
+            "clinic": str(clinic.id),
+            "role": "admin",
+            "scope": " ".join(sorted(ALL_SCOPES)),
+        },
+        typ="access",
+        ttl_seconds=-120,
+    )
+    return world

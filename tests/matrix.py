@@ -1,0 +1,219 @@
+"""The authorization matrix as data: every route x every kind of principal → expected status.
+
+Later issues add their routes here; `test_authorization_matrix.py` fails when a route of the
+app is missing. Path parameters and bodies come from small builders, so each principal's call
+is valid apart from who makes it: a different status can only come from authorization.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import Role, UserStatus
+from tests.factories import (
+    API_SECRET,
+    PASSWORD,
+    World,
+    make_api_client,
+    make_user,
+    put_on_care_team,
+    unique_email,
+)
+
+PRINCIPALS = [
+    "admin",
+    "therapist",
+    "therapist_other",
+    "client",
+    "client_other",
+    "api_full",
+    "api_none",
+    "other_admin",
+    "other_therapist",
+    "other_client",
+    "anon",
+    "expired",
+]
+CLINIC_A_STAFF = ("admin", "therapist", "therapist_other")
+OTHER_CLINIC = ("other_admin", "other_therapist", "other_client")
+
+Params = Callable[[World, AsyncSession], Awaitable[dict[str, str]]]
+Body = Callable[[World, str], dict[str, Any] | None]
+
+
+@dataclass
+class Case:
+    method: str
+    path: str
+    expect: dict[str, int]
+    params: Params | None = None
+    json: Body | None = None
+    form: Body | None = None
+    note: str = ""
+
+
+def expect(default: int, unauthenticated: int = 401, **statuses: int) -> dict[str, int]:
+    table = {p: default for p in PRINCIPALS}
+    table["anon"] = table["expired"] = unauthenticated
+    table.update(statuses)
+    return table
+
+
+def public(status: int) -> dict[str, int]:
+    return expect(status, unauthenticated=status)
+
+
+# Shapes of expectation that many routes share.
+def own_client_read(ok: int = 200) -> dict[str, int]:
+    """Readable by the client's admin, care team, the client, and API clients with read scope."""
+    return expect(
+        404,
+        admin=ok,
+        therapist=ok,
+        client=ok,
+        api_full=ok,
+        api_none=403,
+    )
+
+
+def own_client_staff_write(ok: int = 200, api: int | None = None) -> dict[str, int]:
+    """Writable by admin and care team (and API clients with write scope); clients 403."""
+    return expect(
+        404,
+        admin=ok,
+        therapist=ok,
+        client=403,
+        client_other=403,
+        other_client=403,
+        api_full=ok if api is None else api,
+        api_none=403,
+    )
+
+
+def admin_only(ok: int, other_admin: int) -> dict[str, int]:
+    return expect(403, admin=ok, other_admin=other_admin)
+
+
+async def the_client(world: World, db: AsyncSession) -> dict[str, str]:
+    return {"client_id": str(world.client.id)}
+
+
+async def a_therapist(world: World, db: AsyncSession) -> dict[str, str]:
+    return {"user_id": str(world.therapist.id)}
+
+
+async def a_fresh_client(world: World, db: AsyncSession) -> dict[str, str]:
+    """A new client on `therapist`'s team, for calls that change who may see the client."""
+    client = await make_user(db, world.clinic, Role.client)
+    await put_on_care_team(db, world.therapist, client)
+    await db.commit()
+    return {"client_id": str(client.id)}
+
+
+async def an_invited_client(world: World, db: AsyncSession) -> dict[str, str]:
+    client = await make_user(db, world.clinic, Role.client, status=UserStatus.invited)
+    await put_on_care_team(db, world.therapist, client)
+    await db.commit()
+    return {"client_id": str(client.id)}
+
+
+async def a_fresh_api_client(world: World, db: AsyncSession) -> dict[str, str]:
+    api_client = await make_api_client(db, world.clinic, ["homework:read"])
+    await db.commit()
+    return {"api_client_id": str(api_client.id)}
+
+
+def _client_credentials(world: World, principal: str) -> dict[str, Any]:
+    return {
+        "grant_type": "client_credentials",
+        "client_id": str(world.api_clients["api_full"].id),
+        "client_secret": API_SECRET,
+    }
+
+
+CASES: list[Case] = [
+    Case("GET", "/healthz", public(200)),
+    Case("GET", "/readyz", public(200)),
+    Case("GET", "/.well-known/jwks.json", public(200)),
+    Case("POST", "/v1/auth/token", public(200), form=_client_credentials),
+    Case("POST", "/v1/auth/revoke", public(200), form=lambda w, p: {"token": "not-a-token"}),
+    Case(
+        "POST",
+        "/v1/invitations/accept",
+        public(422),
+        json=lambda w, p: {"code": "no-such-code", "password": "a-long-enough-password"},
+        note="public: an unknown code is a 422 for everyone",
+    ),
+    Case("GET", "/v1/me", expect(200, api_full=403, api_none=403)),
+    Case(
+        "PATCH",
+        "/v1/me",
+        expect(200, api_full=403, api_none=403),
+        json=lambda w, p: {"display_name": "Renamed"},
+    ),
+    Case(
+        "POST",
+        "/v1/me/password",
+        expect(204, api_full=403, api_none=403),
+        json=lambda w, p: {"current_password": PASSWORD, "new_password": PASSWORD + "-new"},
+    ),
+    Case("GET", "/v1/users", admin_only(200, other_admin=200)),
+    Case(
+        "POST",
+        "/v1/users",
+        admin_only(201, other_admin=201),
+        json=lambda w, p: {"email": unique_email(), "display_name": "New", "role": "therapist"},
+    ),
+    Case("GET", "/v1/users/{user_id}", admin_only(200, other_admin=404), params=a_therapist),
+    Case(
+        "PATCH",
+        "/v1/users/{user_id}",
+        admin_only(200, other_admin=404),
+        params=a_therapist,
+        json=lambda w, p: {"display_name": "Renamed"},
+    ),
+    Case("GET", "/v1/clients", expect(200, api_none=403)),
+    Case(
+        "POST",
+        "/v1/clients",
+        expect(201, client=403, client_other=403, other_client=403, api_none=403),
+        json=lambda w, p: {"email": unique_email("client"), "display_name": "New Client"},
+    ),
+    Case("GET", "/v1/clients/{client_id}", own_client_read(), params=the_client),
+    Case(
+        "PATCH",
+        "/v1/clients/{client_id}",
+        own_client_staff_write(),
+        params=the_client,
+        json=lambda w, p: {"display_name": "Renamed"},
+    ),
+    Case("GET", "/v1/clients/{client_id}/care-team", own_client_read(), params=the_client),
+    Case(
+        "PUT",
+        "/v1/clients/{client_id}/care-team",
+        own_client_staff_write(api=403),
+        params=a_fresh_client,
+        json=lambda w, p: {"therapist_ids": [str(w.therapist.id), str(w.therapist_other.id)]},
+    ),
+    Case(
+        "POST",
+        "/v1/clients/{client_id}/invitations",
+        own_client_staff_write(201),
+        params=an_invited_client,
+    ),
+    Case("GET", "/v1/api-clients", admin_only(200, other_admin=200)),
+    Case(
+        "POST",
+        "/v1/api-clients",
+        admin_only(201, other_admin=201),
+        json=lambda w, p: {"name": "EHR", "scopes": ["homework:read"]},
+    ),
+    Case(
+        "DELETE",
+        "/v1/api-clients/{api_client_id}",
+        admin_only(204, other_admin=404),
+        params=a_fresh_api_client,
+    ),
+]

@@ -3,6 +3,7 @@
 import uuid
 from dataclasses import dataclass, field
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiClient, Role, User, UserStatus
@@ -135,3 +136,10 @@ async def build_world(db: AsyncSession, app: object) -> World:
         ttl_seconds=-120,
     )
     return world
+
+
+async def set_user_status(db: AsyncSession, user_id: uuid.UUID, status: str) -> None:
+    """Change a status behind the API's back (the app may have bumped the row's version)."""
+
+    await db.execute(update(User).where(User.id == user_id).values(status=status))
+    await db.commit()

@@ -164,14 +164,16 @@ def expand(
     return found
 
 
-def _last_date(schedule: Schedule) -> date | None:
+def _last_date(schedule: Schedule, limit: date) -> date | None:
+    """A date after which the schedule yields nothing up to `limit`; None when it yields nothing."""
     parts = schedule.rule_parts()
     if parts is None:
         return schedule.start_date
     if schedule.count or parts.count:
-        dates = schedule_dates(schedule, schedule.start_date, date.max)
+        # COUNT walks from start_date anyway (at most 1000 dates), so its last date is cheap.
+        dates = schedule_dates(schedule, schedule.start_date, limit)
         return dates[-1] if dates else None
-    return min((d for d in (schedule.end_date, parts.until) if d), default=None)
+    return min(d for d in (schedule.end_date, parts.until, limit) if d)
 
 
 def _upcoming(
@@ -183,9 +185,9 @@ def _upcoming(
     zone = _schedule_zone(schedule, tz)
     # A day back, because a gap can push a late local time past midnight into `after`'s day.
     day = max(after.astimezone(zone).date() - _ONE_DAY, schedule.start_date)
-    last = day + timedelta(days=SEARCH_HORIZON_DAYS)
-    if (final := _last_date(schedule)) is not None:
-        last = min(last, final)
+    last = _last_date(schedule, day + timedelta(days=SEARCH_HORIZON_DAYS))
+    if last is None:
+        return
     while day <= last:
         chunk_end = min(day + timedelta(days=_CHUNK_DAYS - 1), last)
         for occurrence in expand(schedule, tz, day, chunk_end, paused=paused):

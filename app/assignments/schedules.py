@@ -42,7 +42,7 @@ _PARTS = frozenset({"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY"}
 # twelve months from February), and refusing it keeps every later expansion bounded.
 _FIRST_DATE_HORIZON = timedelta(days=5 * 366)
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-_BYDAY = re.compile(r"([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)")
+_BYDAY = re.compile(r"(?:([+-]?)(\d{1,2}))?(MO|TU|WE|TH|FR|SA|SU)")
 _UNTIL = re.compile(r"(\d{8})(T\d{6}Z?)?")
 _DIGITS = re.compile(r"\d{1,5}")
 _SIGNED = re.compile(r"[+-]?\d{1,2}")
@@ -316,7 +316,13 @@ class Schedule(BaseModel):
         horizon = start + min(_FIRST_DATE_HORIZON, date.max - start)
         limit = min(d for d in (end, parts.until, horizon) if d is not None)
         if not list(islice(parts.to_dateutil(start, limit, anchor=start), 1)):
-            within = "by end_date" if limit == end else "within five years of start_date"
+            within = (
+                "by end_date"
+                if limit == end
+                else "by UNTIL"
+                if limit == parts.until
+                else "within five years of start_date"
+            )
             raise _error("rrule_invalid", f"rrule yields no date {within}")
         return parts.canonical()
 

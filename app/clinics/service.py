@@ -174,6 +174,10 @@ async def create_client(session: AsyncSession, principal: Principal, body: Clien
 
 
 async def update_client(session: AsyncSession, client: User, body: ClientUpdate) -> None:
+    """One change, one version: external ids are written first, then the row once."""
+    if body.external_ids is not None:
+        await set_external_ids(session, client, body.external_ids)
+        flag_modified(client, "updated_at")  # the ids are part of the client
     changes = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"external_ids"})
     if changes.get("status") == UserStatus.invited:
         changes.pop("status")  # invited is where accounts start, not a state to go back to
@@ -181,9 +185,6 @@ async def update_client(session: AsyncSession, client: User, body: ClientUpdate)
         changes.pop("status")  # only accepting the invitation activates an account
     for field, value in changes.items():
         setattr(client, field, value)
-    if body.external_ids is not None:
-        await set_external_ids(session, client, body.external_ids)
-        flag_modified(client, "updated_at")  # external ids are part of the client: bump version
     if client.status == UserStatus.deactivated:
         await revoke_user_tokens(session, client.id)
     await session.flush()

@@ -1,10 +1,11 @@
 """Schedule and reminder validation: what a therapist may send, and the 422 errors for the rest."""
 
+import asyncio
 from datetime import date
 
+import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from pydantic import BaseModel, ValidationError
 
 from app.assignments.schedules import Reminders, Schedule, ScheduleRead
@@ -47,7 +48,7 @@ def test_until_date_time_is_stored_as_the_date_written():
 
 def test_monthly_rule_accepts_ordinal_weekdays_and_month_days():
     schedule = Schedule.model_validate(
-        {"start_date": "2026-03-02", "rrule": "FREQ=MONTHLY;BYDAY=1MO,-1FR;BYMONTHDAY=-1,15"}
+        {"start_date": "2026-03-02", "rrule": "FREQ=MONTHLY;BYDAY=+1MO,-1FR;BYMONTHDAY=-1,15"}
     )
     assert schedule.rrule == "FREQ=MONTHLY;BYDAY=1MO,-1FR;BYMONTHDAY=-1,15"
 
@@ -91,6 +92,7 @@ def test_rule_parts_outside_the_subset_are_named(rrule, message):
         ("FREQ=MONTHLY;BYMONTHDAY=32", "BYMONTHDAY values must be 1..31 or -31..-1"),
         ("FREQ=MONTHLY;BYDAY=6MO", "BYDAY ordinals must be 1..5 or -5..-1"),
         ("FREQ=WEEKLY;BYDAY=XX", "BYDAY value 'XX' is not a weekday MO..SU"),
+        ("FREQ=MONTHLY;BYDAY=+MO", "BYDAY value '+MO' is not a weekday MO..SU"),
         (
             "FREQ=DAILY;UNTIL=2026-03-31",
             "UNTIL must be a date like 20261231 or a date-time like 20261231T235959Z",
@@ -114,6 +116,11 @@ def test_rule_that_never_matches_is_rejected():
 def test_rule_with_no_date_before_end_date_is_rejected():
     error = _only_error(rrule="FREQ=WEEKLY;BYDAY=SU", end_date="2026-03-07")
     assert error["msg"] == "rrule yields no date by end_date"
+
+
+def test_rule_with_no_date_before_until_is_rejected():
+    error = _only_error(rrule="FREQ=WEEKLY;BYDAY=SU;UNTIL=20260307")
+    assert error["msg"] == "rrule yields no date by UNTIL"
 
 
 def test_until_before_start_date_is_rejected():
@@ -248,10 +255,13 @@ def test_fastapi_reports_the_rule_error_at_body_schedule_rrule():
     def create(body: _AssignmentBody) -> dict[str, str]:
         return {"rrule": body.schedule.rrule or ""}
 
-    response = TestClient(app).post(
-        "/assignments",
-        json={"schedule": {"start_date": "2026-03-02", "rrule": "FREQ=DAILY;BYHOUR=8"}},
-    )
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            body = {"schedule": {"start_date": "2026-03-02", "rrule": "FREQ=DAILY;BYHOUR=8"}}
+            return await http.post("/assignments", json=body)
+
+    response = asyncio.run(post())
     assert response.status_code == 422
     [error] = response.json()["detail"]
     assert error["loc"] == ["body", "schedule", "rrule"]

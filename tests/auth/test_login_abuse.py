@@ -123,3 +123,17 @@ async def test_passwords_are_stored_as_argon2id(client, world, db):
     stored = await db.scalar(select(User.password_hash).where(User.email == "newbie@example.com"))
     assert stored.startswith("$argon2id$")
     assert "m=19456,t=2,p=1" in stored
+
+
+async def test_a_hash_with_old_parameters_is_upgraded_at_login(client, world, db):
+    from argon2 import PasswordHasher
+    from sqlalchemy import update
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    await db.execute(update(User).where(User.id == world.client.id).values(password_hash=weak))
+    await db.commit()
+    assert (await _login(client, world.client.email, PASSWORD)).status_code == 200
+    client_id = world.client.id
+    db.expire_all()
+    stored = await db.scalar(select(User.password_hash).where(User.id == client_id))
+    assert stored != weak and "m=19456,t=2,p=1" in stored

@@ -5,11 +5,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.ids import new_id
-from app.core.models import Base, Entity
+from app.core.models import Base, Entity, str_enum
 from app.core.time import utcnow
 
 
@@ -23,19 +23,6 @@ class UserStatus(enum.StrEnum):
     invited = "invited"
     active = "active"
     deactivated = "deactivated"
-
-
-def str_enum(enum_class: type[enum.Enum], name: str) -> Enum:
-    """Enums as VARCHAR + CHECK: same on SQLite and PostgreSQL, and easy to extend in migrations."""
-    return Enum(
-        enum_class,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-        validate_strings=True,
-    )
 
 
 class User(Entity, Base):

@@ -1,10 +1,11 @@
 """Declarative base, column types that behave the same on SQLite and PostgreSQL, and mixins."""
 
+import enum
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, MetaData, TypeDecorator, Uuid
+from sqlalchemy import JSON, DateTime, Enum, Integer, MetaData, TypeDecorator, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -76,3 +77,16 @@ class VersionedMixin:
 
 class Entity(IdMixin, TimestampMixin, VersionedMixin):
     """What every resource of the API carries: id, created_at, updated_at, version."""
+
+
+def str_enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    """Enums as VARCHAR + CHECK: same on SQLite and PostgreSQL, and easy to extend in migrations."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )

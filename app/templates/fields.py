@@ -83,6 +83,19 @@ class ChoiceOption(StrictModel):
     value: OptionInt | OptionCode
     label: Label
 
+    @field_validator("value", mode="wrap")
+    @classmethod
+    def _one_error_for_value(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # Pydantic would report one error per union member, with its internal name in the loc.
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError(
+                "option_value",
+                "Must be an integer from -1000 to 1000, or a code of lowercase letters, digits "
+                "and underscores.",
+            ) from None
+
 
 class SingleChoiceField(_FieldBase):
     type: Literal["single_choice"]

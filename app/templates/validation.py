@@ -166,7 +166,7 @@ def _check_multi_choice(field: MultiChoiceField, value: Any, loc: Loc, errors: E
     counted = _check_count(
         len(value), low, field.max_selected, ("selection", "selections"), loc, errors
     )
-    return value if counted and len(errors) == before else _INVALID
+    return list(value) if counted and len(errors) == before else _INVALID
 
 
 def _check_boolean(field: BooleanField, value: Any, loc: Loc, errors: Errors) -> object:

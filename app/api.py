@@ -2,16 +2,25 @@
 
 from fastapi import APIRouter
 
+from app.agenda import router as agenda_router
+from app.assignments import router as assignments_router
 from app.auth import api_clients_router
 from app.auth import router as auth_router
 from app.clinics import router as clinics_router
 from app.clinics import staff_router
+from app.templates import router as templates_router
 
 api_router = APIRouter(prefix="/v1")
-api_router.include_router(auth_router.router)
-api_router.include_router(staff_router.router)
-api_router.include_router(clinics_router.router)
-api_router.include_router(api_clients_router.router)
+for module in (
+    auth_router,
+    staff_router,
+    clinics_router,
+    api_clients_router,
+    templates_router,
+    assignments_router,
+    agenda_router,
+):
+    api_router.include_router(module.router)
 
 root_router = APIRouter()
 root_router.include_router(auth_router.well_known)

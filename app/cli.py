@@ -17,12 +17,28 @@ def _settings() -> Settings:
         sys.exit(f"homework-api: configuration error: {exc}")
 
 
-def cmd_migrate(args: argparse.Namespace) -> None:
+def migrate_and_sync(settings: Settings) -> int:
+    """Alembic to head, then the reference data the code ships (the built-in templates)."""
+    from app.core.db import create_engine, create_sessionmaker
     from app.core.migrations import upgrade
+    from app.templates.service import sync_builtins
 
-    settings = _settings()
     upgrade(settings.database_url)
-    print("database is at the latest migration")
+
+    async def sync() -> int:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await sync_builtins(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(sync())
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    published = migrate_and_sync(_settings())
+    print(f"database is at the latest migration ({published} built-in template versions published)")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -30,9 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     settings = _settings()
     if settings.is_sqlite or args.migrate:
-        from app.core.migrations import upgrade
-
-        upgrade(settings.database_url)
+        migrate_and_sync(settings)
     uvicorn.run(
         "app.main:create_app",
         factory=True,

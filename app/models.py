@@ -1,9 +1,11 @@
 """Every domain's tables, imported in one place so Alembic and the tests see the whole schema."""
 
+from app.assignments import models as assignment_models
 from app.auth import models as auth_models
 from app.clinics import models as clinic_models
 from app.core.models import Base
+from app.templates import models as template_models
 
 metadata = Base.metadata
 
-__all__ = ["auth_models", "clinic_models", "metadata"]
+__all__ = ["assignment_models", "auth_models", "clinic_models", "metadata", "template_models"]

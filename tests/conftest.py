@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -36,7 +36,18 @@ async def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Asyn
         request.param, f"t_{worker_id()}", tmp_path_factory.mktemp(request.param)
     ) as url:
         await upgrade_async(url)
+        await _sync_builtins(url)
         yield url
+
+
+async def _sync_builtins(url: str) -> None:
+    from app.core.db import create_engine, create_sessionmaker
+    from app.templates.service import sync_builtins
+
+    engine = create_engine(make_settings(url))
+    async with create_sessionmaker(engine)() as session, session.begin():
+        await sync_builtins(session)
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +63,19 @@ async def app(settings: Settings) -> AsyncIterator[object]:
 
 
 async def empty_all_tables(application: object) -> None:
+    """Every row a test made goes; the built-in library (reference data) stays."""
+    from app.templates.models import BUILTIN_OWNER, Template, TemplateVersion
+
+    builtin_ids = select(Template.id).where(Template.owner == BUILTIN_OWNER)
+    keep = {
+        "template": Template.owner != BUILTIN_OWNER,
+        "template_version": TemplateVersion.template_id.not_in(builtin_ids),
+    }
     async with application.state.engine.begin() as connection:  # type: ignore[attr-defined]
         for table in reversed(metadata.sorted_tables):
-            await connection.execute(delete(table))
+            condition = keep.get(table.name)
+            stmt = delete(table) if condition is None else delete(table).where(condition)
+            await connection.execute(stmt)
 
 
 @pytest.fixture

@@ -2,12 +2,14 @@
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiClient, Role, User, UserStatus
-from app.auth.principal import ALL_SCOPES, ROLE_SCOPES
+from app.auth.principal import ALL_SCOPES, ROLE_SCOPES, Principal
 from app.auth.tokens import api_client_access_token, user_access_token
 from app.clinics.models import CareTeamMember, Clinic
 from app.core.passwords import hash_password, hash_secret
@@ -84,6 +86,9 @@ class World:
     users: dict[str, User] = field(default_factory=dict)
     api_clients: dict[str, ApiClient] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    # Clinic A's own template and one assignment (a daily thought record) for `client`.
+    template: Any = None
+    assignment: Any = None
 
     def __getattr__(self, name: str) -> User:
         try:
@@ -124,6 +129,9 @@ async def build_world(db: AsyncSession, app: object) -> World:
         world.tokens[name] = api_client_access_token(
             codec, settings, api_client, frozenset(api_client.scopes)
         )
+    world.template = await make_template(db, world.clinic, world.therapist)
+    world.assignment = await make_assignment(db, world.therapist, world.client)
+    await db.commit()
     world.tokens["expired"] = codec.encode(
         {
             "sub": str(world.admin.id),
@@ -143,3 +151,60 @@ async def set_user_status(db: AsyncSession, user_id: uuid.UUID, status: str) -> 
 
     await db.execute(update(User).where(User.id == user_id).values(status=status))
     await db.commit()
+
+
+def principal_of(user: User) -> Principal:
+    return Principal(user.id, user.clinic_id, Role(user.role), ROLE_SCOPES[Role(user.role)])
+
+
+async def make_template(db: AsyncSession, clinic: Clinic, author: User, slug: str | None = None):
+    from app.templates.schemas import TemplateCreate
+    from app.templates.service import create_template
+
+    body = TemplateCreate.model_validate(
+        {
+            "slug": slug or f"sleep-diary-{uuid.uuid4().hex[:6]}",
+            "kind": "behavioral",
+            "title": "Sleep diary",
+            "instructions": "Note when you went to bed and how rested you feel.",
+            "estimated_minutes": 3,
+            "fields": [
+                {"key": "bedtime", "type": "time", "label": "Bedtime", "required": True},
+                {
+                    "key": "rested",
+                    "type": "scale",
+                    "label": "How rested",
+                    "min": 0,
+                    "max": 10,
+                    "min_label": "Exhausted",
+                    "max_label": "Fully rested",
+                },
+            ],
+        }
+    )
+    return await create_template(db, principal_of(author), body)
+
+
+async def make_assignment(
+    db: AsyncSession,
+    therapist: User,
+    client: User,
+    *,
+    slug: str = "thought-record",
+    schedule: dict[str, Any] | None = None,
+    template_id: uuid.UUID | None = None,
+    reminders: dict[str, Any] | None = None,
+):
+    from app.assignments.schemas import AssignmentCreate
+    from app.assignments.service import create_assignment
+    from app.templates.service import builtin_template_id
+
+    body = AssignmentCreate.model_validate(
+        {
+            "client_id": str(client.id),
+            "template_id": str(template_id or builtin_template_id(slug)),
+            "schedule": schedule or {"start_date": date.today().isoformat(), "rrule": "FREQ=DAILY"},
+            "reminders": reminders or {},
+        }
+    )
+    return await create_assignment(db, principal_of(therapist), body)

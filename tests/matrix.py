@@ -5,6 +5,7 @@ app is missing. Path parameters and bodies come from small builders, so each pri
 is valid apart from who makes it: a different status can only come from authorization.
 """
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,11 +13,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role, UserStatus
+from app.templates.service import builtin_template_id
 from tests.factories import (
     API_SECRET,
     PASSWORD,
     World,
     make_api_client,
+    make_assignment,
     make_user,
     put_on_care_team,
     unique_email,
@@ -125,6 +128,55 @@ async def a_fresh_api_client(world: World, db: AsyncSession) -> dict[str, str]:
     return {"api_client_id": str(api_client.id)}
 
 
+async def the_template(world: World, db: AsyncSession) -> dict[str, str]:
+    return {"template_id": str(world.template.id), "version": "1"}
+
+
+async def the_assignment(world: World, db: AsyncSession) -> dict[str, str]:
+    return {"assignment_id": str(world.assignment.id)}
+
+
+async def a_fresh_assignment(world: World, db: AsyncSession) -> dict[str, str]:
+    assignment = await make_assignment(db, world.therapist, world.client)
+    await db.commit()
+    return {"assignment_id": str(assignment.id)}
+
+
+def _new_template(world: World, principal: str) -> dict[str, Any]:
+    return {"slug": f"t-{uuid.uuid4().hex[:8]}", "based_on": str(builtin_template_id("gad-7"))}
+
+
+def _new_assignment(world: World, principal: str) -> dict[str, Any]:
+    return {
+        "client_id": str(world.client.id),
+        "template_id": str(builtin_template_id("breathing-exercise")),
+        "schedule": {
+            "start_date": "2026-12-01",
+            "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+            "times": ["08:00"],
+        },
+    }
+
+
+# A clinic template: every member of its clinic sees it; a client only once it is assigned.
+def clinic_template(ok: int) -> dict[str, int]:
+    return expect(404, admin=ok, therapist=ok, therapist_other=ok, api_full=ok, api_none=403)
+
+
+def clinic_template_write(ok: int) -> dict[str, int]:
+    return expect(
+        404,
+        admin=ok,
+        therapist=ok,
+        therapist_other=ok,
+        api_full=ok,
+        api_none=403,
+        client=403,
+        client_other=403,
+        other_client=403,
+    )
+
+
 def _client_credentials(world: World, principal: str) -> dict[str, Any]:
     return {
         "grant_type": "client_credentials",
@@ -216,4 +268,56 @@ CASES: list[Case] = [
         admin_only(204, other_admin=404),
         params=a_fresh_api_client,
     ),
+    Case("GET", "/v1/templates", expect(200, api_none=403)),
+    Case(
+        "POST",
+        "/v1/templates",
+        expect(201, client=403, client_other=403, other_client=403, api_none=403),
+        json=_new_template,
+    ),
+    Case("GET", "/v1/templates/{template_id}", clinic_template(200), params=the_template),
+    Case(
+        "GET",
+        "/v1/templates/{template_id}/versions/{version}",
+        clinic_template(200),
+        params=the_template,
+    ),
+    Case(
+        "POST",
+        "/v1/templates/{template_id}/versions",
+        clinic_template_write(201),
+        params=the_template,
+        json=lambda w, p: {"title": "Sleep diary (revised)"},
+    ),
+    Case(
+        "POST",
+        "/v1/templates/{template_id}/archive",
+        clinic_template_write(200),
+        params=the_template,
+    ),
+    Case(
+        "POST",
+        "/v1/templates/{template_id}/validate",
+        clinic_template(200),
+        params=the_template,
+        json=lambda w, p: {"responses": {"bedtime": "23:15"}},
+    ),
+    Case("POST", "/v1/assignments", own_client_staff_write(201), json=_new_assignment),
+    Case("GET", "/v1/assignments", expect(200, api_none=403)),
+    Case("GET", "/v1/assignments/{assignment_id}", own_client_read(), params=the_assignment),
+    Case(
+        "PATCH",
+        "/v1/assignments/{assignment_id}",
+        own_client_staff_write(),
+        params=the_assignment,
+        json=lambda w, p: {"instructions": "Try it after dinner."},
+    ),
+    Case(
+        "DELETE",
+        "/v1/assignments/{assignment_id}",
+        own_client_staff_write(204),
+        params=a_fresh_assignment,
+    ),
+    Case("GET", "/v1/clients/{client_id}/agenda", own_client_read(), params=the_client),
+    Case("GET", "/v1/me/agenda", expect(403, client=200, client_other=200, other_client=200)),
 ]

@@ -1,0 +1,98 @@
+"""GET a client's agenda: what is due, day by day, in their own time zone."""
+
+import uuid
+from datetime import date, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query
+
+from app.agenda.schemas import Agenda
+from app.agenda.service import agenda_items
+from app.auth.models import Role, User
+from app.auth.principal import Anyone, Principal, allow
+from app.clinics.repository import get_visible_client
+from app.core.db import SessionDep
+from app.core.errors import Unprocessable
+from app.core.routing import ProblemRoute, problem_responses
+from app.core.time import utcnow
+
+router = APIRouter(route_class=ProblemRoute, tags=["agenda"], responses=problem_responses(401, 403))
+ClientOnly = Annotated[Principal, Depends(allow(Role.client))]
+MAX_DAYS = 92
+
+FromDate = Annotated[
+    date | None, Query(alias="from", description="First local date; today when absent.")
+]
+ToDate = Annotated[
+    date | None,
+    Query(alias="to", description=f"Last local date (inclusive); at most {MAX_DAYS} days on."),
+]
+
+
+def _window(client: User, start: date | None, end: date | None) -> tuple[date, date]:
+    today = utcnow().astimezone(ZoneInfo(client.timezone)).date()
+    start = start or today
+    end = end or start + timedelta(days=6)
+    if end < start:
+        raise Unprocessable(
+            "`to` is before `from`.",
+            errors=[{"loc": ["query", "to"], "msg": "Before from", "type": "date_order"}],
+        )
+    if (end - start).days + 1 > MAX_DAYS:
+        raise Unprocessable(
+            f"An agenda spans at most {MAX_DAYS} days.",
+            errors=[
+                {
+                    "loc": ["query", "to"],
+                    "msg": f"More than {MAX_DAYS} days after from",
+                    "type": "range",
+                }
+            ],
+        )
+    return start, end
+
+
+async def _agenda(
+    session: SessionDep, client: User, start: date | None, end: date | None
+) -> Agenda:
+    window_start, window_end = _window(client, start, end)
+    items = await agenda_items(session, client, window_start, window_end, utcnow())
+    return Agenda(
+        client_id=client.id,
+        timezone=client.timezone,
+        from_date=window_start,
+        to_date=window_end,
+        items=items,
+    )
+
+
+@router.get(
+    "/clients/{client_id}/agenda",
+    operation_id="getClientAgenda",
+    summary="A client's occurrences in a date range, with their status",
+    responses=problem_responses(404),
+    response_model_by_alias=True,
+)
+async def get_client_agenda(
+    client_id: uuid.UUID,
+    session: SessionDep,
+    principal: Anyone,
+    start: FromDate = None,
+    end: ToDate = None,
+) -> Agenda:
+    client = await get_visible_client(session, principal, client_id)
+    return await _agenda(session, client, start, end)
+
+
+@router.get(
+    "/me/agenda",
+    operation_id="getMyAgenda",
+    summary="The signed-in client's own agenda",
+    response_model_by_alias=True,
+)
+async def get_my_agenda(
+    session: SessionDep, principal: ClientOnly, start: FromDate = None, end: ToDate = None
+) -> Agenda:
+    client = await get_visible_client(session, principal, principal.id)
+    return await _agenda(session, client, start, end)

@@ -1,0 +1,60 @@
+"""Builds an agenda with one query per table, whatever the number of occurrences."""
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agenda.schemas import AgendaItem, OccurrenceStatus
+from app.assignments.models import Assignment
+from app.assignments.occurrences import load_timelines
+from app.auth.models import User
+
+
+def _status(local_date: date, today: date) -> OccurrenceStatus:
+    if local_date > today:
+        return OccurrenceStatus.upcoming
+    if local_date == today:
+        return OccurrenceStatus.due
+    return OccurrenceStatus.missed
+
+
+async def agenda_items(
+    session: AsyncSession, client: User, window_start: date, window_end: date, now: datetime
+) -> list[AgendaItem]:
+    assignments = list(
+        (
+            await session.execute(
+                select(Assignment).where(
+                    Assignment.client_id == client.id,
+                    Assignment.first_date <= window_end,
+                    or_(Assignment.last_date.is_(None), Assignment.last_date >= window_start),
+                )
+            )
+        ).scalars()
+    )
+    timelines = await load_timelines(session, assignments)
+    items: list[AgendaItem] = []
+    for assignment in assignments:
+        for occ in timelines[assignment.id].occurrences(window_start, window_end):
+            if occ.suspended:
+                continue
+            tz = assignment.schedule["timezone"]
+            today = now.astimezone(ZoneInfo(tz)).date()
+            items.append(
+                AgendaItem(
+                    assignment_id=assignment.id,
+                    title=assignment.title,
+                    template_id=assignment.template_id,
+                    template_kind=assignment.template_kind,
+                    estimated_minutes=assignment.estimated_minutes,
+                    local_date=occ.local_date,
+                    local_time=occ.local_time.strftime("%H:%M") if occ.local_time else None,
+                    timezone=tz,
+                    due_at=occ.due_at,
+                    status=_status(occ.local_date, today),
+                )
+            )
+    items.sort(key=lambda i: (i.local_date, i.local_time or "99:99", str(i.assignment_id)))
+    return items

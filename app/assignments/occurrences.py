@@ -1,0 +1,104 @@
+"""An assignment's occurrences over a window, across its schedule history, pauses and end."""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.assignments.models import Assignment, AssignmentPause, AssignmentSchedule
+from app.assignments.recurrence import Occurrence, Pause, expand, next_occurrence, next_reminder
+from app.assignments.schedules import Reminders, ScheduleRead
+
+
+@dataclass
+class Timeline:
+    """What it takes to expand one assignment: its schedule segments, pauses and end."""
+
+    segments: list[tuple[ScheduleRead, datetime, datetime | None]] = field(default_factory=list)
+    pauses: list[Pause] = field(default_factory=list)
+    ended_at: datetime | None = None
+
+    def occurrences(self, window_start: date, window_end: date) -> list[Occurrence]:
+        found: list[Occurrence] = []
+        for schedule, effective_from, effective_to in self.segments:
+            for occ in expand(
+                schedule, schedule.timezone, window_start, window_end, paused=self.pauses
+            ):
+                if occ.due_at < effective_from:
+                    continue
+                if effective_to is not None and occ.due_at >= effective_to:
+                    continue
+                if self.ended_at is not None and occ.due_at > self.ended_at:
+                    continue
+                found.append(occ)
+        found.sort(key=lambda o: (o.due_at, o.local_time is None))
+        return found
+
+    def current(self) -> ScheduleRead | None:
+        return self.segments[-1][0] if self.segments else None
+
+    def next_occurrence_at(self, after: datetime) -> datetime | None:
+        schedule = self.current()
+        if schedule is None or self.ended_at is not None:
+            return None
+        occ = next_occurrence(schedule, schedule.timezone, after, paused=self.pauses)
+        return occ.due_at if occ else None
+
+    def next_reminder_at(self, reminders: Reminders, after: datetime) -> datetime | None:
+        schedule = self.current()
+        if schedule is None or self.ended_at is not None:
+            return None
+        return next_reminder(schedule, reminders, schedule.timezone, after, paused=self.pauses)
+
+
+async def load_timelines(
+    session: AsyncSession, assignments: Sequence[Assignment]
+) -> dict[uuid.UUID, Timeline]:
+    """Schedules and pauses of many assignments in two queries."""
+    ids = [a.id for a in assignments]
+    timelines: dict[uuid.UUID, Timeline] = defaultdict(Timeline)
+    if not ids:
+        return timelines
+    for a in assignments:
+        timelines[a.id].ended_at = a.ended_at
+    segments = await session.execute(
+        select(
+            AssignmentSchedule.assignment_id,
+            AssignmentSchedule.schedule,
+            AssignmentSchedule.effective_from,
+            AssignmentSchedule.effective_to,
+        )
+        .where(AssignmentSchedule.assignment_id.in_(ids))
+        .order_by(AssignmentSchedule.assignment_id, AssignmentSchedule.effective_from)
+    )
+    for assignment_id, schedule, effective_from, effective_to in segments:
+        timelines[assignment_id].segments.append(
+            (parse_schedule(schedule), effective_from, effective_to)
+        )
+    pauses = await session.execute(
+        select(AssignmentPause.assignment_id, AssignmentPause.paused_at, AssignmentPause.resumed_at)
+        .where(AssignmentPause.assignment_id.in_(ids))
+        .order_by(AssignmentPause.paused_at)
+    )
+    for assignment_id, paused_at, resumed_at in pauses:
+        timelines[assignment_id].pauses.append((paused_at, resumed_at))
+    return timelines
+
+
+_PARSED: dict[str, ScheduleRead] = {}
+
+
+def parse_schedule(stored: dict) -> ScheduleRead:  # type: ignore[type-arg]
+    """Stored schedules were validated when written; parsing again is skipped when seen before."""
+    key = repr(sorted(stored.items()))
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = ScheduleRead.model_validate(stored)
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    return parsed

@@ -1,0 +1,76 @@
+"""Request and response models for assignments."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.assignments.models import AssignmentStatus
+from app.assignments.schedules import Reminders, Schedule, ScheduleRead
+from app.templates.definitions import TemplateKind
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Instructions = Annotated[str, StringConstraints(max_length=20000)]
+Minutes = Annotated[int, Field(strict=True, ge=1, le=600)]
+
+
+class AssignmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: uuid.UUID
+    template_id: uuid.UUID
+    template_version: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+        default=None, description="Pin this version; the latest when absent."
+    )
+    title: Title | None = Field(default=None, description="The template's title when absent.")
+    instructions: Instructions = Field(
+        default="", description="The therapist's tailoring for this client (markdown)."
+    )
+    estimated_minutes: Minutes | None = Field(
+        default=None, description="The template's estimate when absent."
+    )
+    schedule: Schedule
+    reminders: Reminders = Field(default_factory=Reminders)
+
+
+class AssignmentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    instructions: Instructions | None = None
+    estimated_minutes: Minutes | None = None
+    schedule: Schedule | None = Field(
+        default=None, description="Applies from now on; past occurrences keep their schedule."
+    )
+    reminders: Reminders | None = None
+    status: AssignmentStatus | None = Field(
+        default=None,
+        description="active ⇄ paused, then completed or cancelled (final). Others answer 409.",
+    )
+
+
+class AssignmentRead(BaseModel):
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    client_id: uuid.UUID
+    template_id: uuid.UUID
+    template_version: int
+    template_kind: TemplateKind
+    title: str
+    instructions: str
+    goal_id: uuid.UUID | None
+    estimated_minutes: int
+    schedule: ScheduleRead
+    reminders: Reminders
+    status: AssignmentStatus
+    created_by_id: uuid.UUID | None
+    next_occurrence_at: datetime | None = Field(
+        description="When the next occurrence is due (UTC); null when none is left."
+    )
+    next_reminder_at: datetime | None = Field(
+        description="When the next reminder falls (UTC), for scheduling local notifications."
+    )
+    created_at: datetime
+    updated_at: datetime
+    version: int

@@ -1,0 +1,219 @@
+"""Assignments: create with a pinned template version, change without rewriting the past,
+and the status lifecycle active ⇄ paused → completed | cancelled."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.assignments.models import (
+    FINAL_STATUSES,
+    Assignment,
+    AssignmentPause,
+    AssignmentSchedule,
+    AssignmentStatus,
+)
+from app.assignments.occurrences import Timeline
+from app.assignments.recurrence import schedule_dates
+from app.assignments.schedules import Reminders, ScheduleRead
+from app.assignments.schemas import AssignmentCreate, AssignmentRead, AssignmentUpdate
+from app.auth.principal import Principal
+from app.clinics.repository import get_visible_client
+from app.core.errors import Conflict, Unprocessable
+from app.core.time import utcnow
+from app.templates.models import TemplateStatus
+from app.templates.repository import (
+    TemplateVersionNotFound,
+    definition_of,
+    get_version,
+    get_visible_template,
+)
+
+# The first schedule covers the whole past, so a start_date in the past shows its occurrences.
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+_TRANSITIONS = {
+    AssignmentStatus.active: {
+        AssignmentStatus.paused,
+        AssignmentStatus.completed,
+        AssignmentStatus.cancelled,
+    },
+    AssignmentStatus.paused: {
+        AssignmentStatus.active,
+        AssignmentStatus.completed,
+        AssignmentStatus.cancelled,
+    },
+}
+
+
+class InvalidTransition(Conflict):
+    slug = "invalid-transition"
+
+
+class TemplateArchived(Conflict):
+    slug = "template-archived"
+
+
+def last_date_of(schedule: ScheduleRead) -> date | None:
+    """The last local date the schedule can produce, or None when it is open-ended."""
+    if schedule.end_date is not None:
+        return schedule.end_date
+    parts = schedule.rule_parts()
+    if parts is None:
+        return schedule.start_date
+    if parts.until is not None:
+        return parts.until
+    if schedule.count or parts.count:
+        dates = schedule_dates(
+            schedule, schedule.start_date, schedule.start_date + timedelta(days=366 * 100)
+        )
+        return dates[-1] if dates else schedule.start_date
+    return None
+
+
+async def create_assignment(
+    session: AsyncSession, principal: Principal, body: AssignmentCreate
+) -> Assignment:
+    client = await get_visible_client(session, principal, body.client_id)
+    template = await get_visible_template(session, principal, body.template_id)
+    if template.status == TemplateStatus.archived:
+        raise TemplateArchived(
+            "This template is archived; it cannot be assigned any more.",
+            errors=[{"loc": ["body", "template_id"], "msg": "Archived", "type": "archived"}],
+        )
+    try:
+        version = await get_version(session, template, body.template_version or template.version)
+    except TemplateVersionNotFound:
+        raise Unprocessable(
+            "The template has no such version.",
+            errors=[
+                {"loc": ["body", "template_version"], "msg": "No such version", "type": "not_found"}
+            ],
+        ) from None
+    definition = definition_of(version)
+    schedule = body.schedule.resolved(client.timezone)
+    assignment = Assignment(
+        clinic_id=client.clinic_id,
+        client_id=client.id,
+        template_id=template.id,
+        template_version_id=version.id,
+        template_version=version.number,
+        template_kind=definition.kind,
+        title=body.title or definition.title,
+        instructions=body.instructions,
+        estimated_minutes=body.estimated_minutes or definition.estimated_minutes,
+        schedule=schedule.model_dump(mode="json"),
+        reminders=body.reminders.model_dump(mode="json"),
+        first_date=schedule.start_date,
+        last_date=last_date_of(schedule),
+        created_by_id=None if principal.is_api_client else principal.id,
+    )
+    session.add(assignment)
+    await session.flush()
+    session.add(
+        AssignmentSchedule(
+            assignment_id=assignment.id, schedule=assignment.schedule, effective_from=BEGINNING
+        )
+    )
+    await session.flush()
+    return assignment
+
+
+async def _change_schedule(
+    session: AsyncSession, assignment: Assignment, schedule: ScheduleRead, now: datetime
+) -> None:
+    await session.execute(
+        update(AssignmentSchedule)
+        .where(
+            AssignmentSchedule.assignment_id == assignment.id,
+            AssignmentSchedule.effective_to.is_(None),
+        )
+        .values(effective_to=now)
+    )
+    stored = schedule.model_dump(mode="json")
+    session.add(
+        AssignmentSchedule(assignment_id=assignment.id, schedule=stored, effective_from=now)
+    )
+    assignment.schedule = stored
+    assignment.first_date = min(assignment.first_date, schedule.start_date)
+    new_last = last_date_of(schedule)
+    if assignment.last_date is not None:
+        assignment.last_date = None if new_last is None else max(assignment.last_date, new_last)
+
+
+async def _transition(
+    session: AsyncSession, assignment: Assignment, target: AssignmentStatus, now: datetime
+) -> None:
+    current = AssignmentStatus(assignment.status)
+    if target == current:
+        return
+    if target not in _TRANSITIONS.get(current, set()):
+        raise InvalidTransition(
+            f"An assignment cannot go from {current} to {target}.",
+            errors=[{"loc": ["body", "status"], "msg": "Invalid transition", "type": "transition"}],
+        )
+    if target == AssignmentStatus.paused:
+        session.add(AssignmentPause(assignment_id=assignment.id, paused_at=now))
+    if current == AssignmentStatus.paused:
+        await session.execute(
+            update(AssignmentPause)
+            .where(
+                AssignmentPause.assignment_id == assignment.id, AssignmentPause.resumed_at.is_(None)
+            )
+            .values(resumed_at=now)
+        )
+    if target in FINAL_STATUSES:
+        assignment.ended_at = now
+    assignment.status = target
+
+
+async def update_assignment(
+    session: AsyncSession, client_timezone: str, assignment: Assignment, body: AssignmentUpdate
+) -> None:
+    if AssignmentStatus(assignment.status) in FINAL_STATUSES and body.model_fields_set - {"status"}:
+        raise InvalidTransition(f"A {assignment.status} assignment cannot change any more.")
+    now = utcnow()
+    for name in ("title", "instructions", "estimated_minutes"):
+        value = getattr(body, name)
+        if name in body.model_fields_set and value is not None:
+            setattr(assignment, name, value)
+    if body.reminders is not None:
+        assignment.reminders = body.reminders.model_dump(mode="json")
+    if body.schedule is not None:
+        await _change_schedule(session, assignment, body.schedule.resolved(client_timezone), now)
+    if body.status is not None:
+        await _transition(session, assignment, body.status, now)
+    await session.flush()
+
+
+async def cancel_assignment(session: AsyncSession, assignment: Assignment) -> None:
+    if assignment.status != AssignmentStatus.cancelled:
+        if AssignmentStatus(assignment.status) == AssignmentStatus.completed:
+            raise InvalidTransition("A completed assignment cannot be cancelled.")
+        await _transition(session, assignment, AssignmentStatus.cancelled, utcnow())
+        await session.flush()
+
+
+def assignment_read(assignment: Assignment, timeline: Timeline, now: datetime) -> AssignmentRead:
+    reminders = Reminders.model_validate(assignment.reminders)
+    active = assignment.status == AssignmentStatus.active
+    return AssignmentRead(
+        id=assignment.id,
+        clinic_id=assignment.clinic_id,
+        client_id=assignment.client_id,
+        template_id=assignment.template_id,
+        template_version=assignment.template_version,
+        template_kind=assignment.template_kind,
+        title=assignment.title,
+        instructions=assignment.instructions,
+        goal_id=assignment.goal_id,
+        estimated_minutes=assignment.estimated_minutes,
+        schedule=ScheduleRead.model_validate(assignment.schedule),
+        reminders=reminders,
+        status=assignment.status,
+        created_by_id=assignment.created_by_id,
+        next_occurrence_at=timeline.next_occurrence_at(now) if active else None,
+        next_reminder_at=timeline.next_reminder_at(reminders, now) if active else None,
+        created_at=assignment.created_at,
+        updated_at=assignment.updated_at,
+        version=assignment.version,
+    )

@@ -1,0 +1,75 @@
+"""Template statements scoped to the principal: built-ins, the own clinic's, a client's assigned."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Select, column, or_, select, table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.core.errors import NotFound
+from app.templates.definitions import TemplateDefinition
+from app.templates.models import BUILTIN_OWNER, Template, TemplateVersion
+
+# Assignments live in a higher domain; their table is named, never imported.
+_assignment = table("assignment", column("template_id"), column("client_id"))
+
+
+class TemplateNotFound(NotFound):
+    slug = "template-not-found"
+
+
+class TemplateVersionNotFound(NotFound):
+    slug = "template-version-not-found"
+
+
+def visible_templates(principal: Principal) -> Select[tuple[Template]]:
+    stmt = select(Template).where(
+        or_(Template.owner == BUILTIN_OWNER, Template.clinic_id == principal.clinic_id)
+    )
+    if principal.is_client:
+        assigned = select(_assignment.c.template_id).where(_assignment.c.client_id == principal.id)
+        stmt = stmt.where(Template.id.in_(assigned))
+    return stmt
+
+
+async def get_visible_template(
+    session: AsyncSession, principal: Principal, template_id: uuid.UUID
+) -> Template:
+    template = (
+        await session.execute(visible_templates(principal).where(Template.id == template_id))
+    ).scalar_one_or_none()
+    if template is None:
+        raise TemplateNotFound("No such template.")
+    return template
+
+
+async def get_version(session: AsyncSession, template: Template, number: int) -> TemplateVersion:
+    version = (
+        await session.execute(
+            select(TemplateVersion).where(
+                TemplateVersion.template_id == template.id, TemplateVersion.number == number
+            )
+        )
+    ).scalar_one_or_none()
+    if version is None:
+        raise TemplateVersionNotFound(f"Template has no version {number}.")
+    return version
+
+
+_PARSED: dict[uuid.UUID, TemplateDefinition] = {}
+
+
+def definition_of(version: TemplateVersion) -> TemplateDefinition:
+    """Versions are immutable, so their parsed definitions are cached by version id."""
+    parsed = _PARSED.get(version.id)
+    if parsed is None:
+        parsed = TemplateDefinition.model_validate(version.definition)
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        _PARSED[version.id] = parsed
+    return parsed
+
+
+def stored_definition(definition: TemplateDefinition) -> dict[str, Any]:
+    return definition.model_dump(mode="json")

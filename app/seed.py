@@ -1,16 +1,23 @@
 """The demo world: two clinics with staff and clients, created idempotently for trying the API."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.assignments.models import Assignment
+from app.assignments.schemas import AssignmentCreate
+from app.assignments.service import create_assignment
 from app.auth.models import ApiClient, Role, User
-from app.auth.principal import ALL_SCOPES
+from app.auth.principal import ALL_SCOPES, ROLE_SCOPES, Principal
 from app.auth.service import create_user, find_user_by_email, set_password
 from app.clinics.models import Clinic
 from app.clinics.service import create_clinic, ensure_on_care_team, find_clinic_by_name
 from app.core.passwords import hash_secret
+from app.core.time import utcnow
+from app.templates.service import builtin_template_id, sync_builtins
 
 DEFAULT_PASSWORD = "demo-password-1"
 # A published demo secret: fine for a demo world, which refuses to exist in production.
@@ -106,11 +113,65 @@ async def seed_api_client(session: AsyncSession, world: DemoWorld) -> None:
     )
 
 
+_DEMO_HOMEWORK = [
+    (
+        "thought-record",
+        {"rrule": "FREQ=DAILY"},
+        {"untimed_at": "19:00"},
+        "Pick one moment today when your mood dropped and walk it through the record.",
+    ),
+    (
+        "breathing-exercise",
+        {"rrule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "times": ["08:00"]},
+        {"minutes_before": [10]},
+        "Box breathing before you start work: four rounds is enough.",
+    ),
+    (
+        "phq-9",
+        {"rrule": "FREQ=WEEKLY;BYDAY=SU"},
+        {"untimed_at": "10:00"},
+        "A short weekly check-in so we can see how things are moving.",
+    ),
+]
+
+
+async def seed_homework(session: AsyncSession, world: DemoWorld) -> None:
+    """A few assignments for each demo client that has none, started two weeks ago."""
+    for client_email, therapist_email in (
+        ("client1@demo.clinic", "therapist@demo.clinic"),
+        ("client2@demo.clinic", "therapist2@demo.clinic"),
+        ("client@other.clinic", "therapist@other.clinic"),
+    ):
+        client, therapist = world.users[client_email], world.users[therapist_email]
+        if await session.scalar(
+            select(Assignment.id).where(Assignment.client_id == client.id).limit(1)
+        ):
+            continue
+        start = utcnow().astimezone(ZoneInfo(client.timezone)).date() - timedelta(days=14)
+        principal = Principal(
+            therapist.id, therapist.clinic_id, Role.therapist, ROLE_SCOPES[Role.therapist]
+        )
+        for slug, rule, reminders, instructions in _DEMO_HOMEWORK:
+            body = AssignmentCreate.model_validate(
+                {
+                    "client_id": str(client.id),
+                    "template_id": str(builtin_template_id(slug)),
+                    "instructions": instructions,
+                    "reminders": reminders,
+                    "schedule": {"start_date": start.isoformat(), **rule},
+                }
+            )
+            await create_assignment(session, principal, body)
+            world.created += 1
+
+
 async def seed_demo(
     sessionmaker: async_sessionmaker[AsyncSession], password: str = DEFAULT_PASSWORD
 ) -> DemoWorld:
     world = DemoWorld()
     async with sessionmaker() as session, session.begin():
+        await sync_builtins(session)
         await seed_people(session, password, world)
         await seed_api_client(session, world)
+        await seed_homework(session, world)
     return world

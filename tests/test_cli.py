@@ -36,6 +36,8 @@ def test_seed_demo_is_idempotent_and_prints_the_credentials(sqlite_env, capsys):
     assert _count(sqlite_env, "SELECT count(*) FROM user") == 8
     assert _count(sqlite_env, "SELECT count(*) FROM clinic") == 2
     assert _count(sqlite_env, "SELECT count(*) FROM care_team_member") == 3
+    assert _count(sqlite_env, "SELECT count(*) FROM assignment") == 9
+    assert _count(sqlite_env, "SELECT count(*) FROM template WHERE source = 'builtin'") == 10
 
 
 def test_seed_demo_refuses_production(sqlite_env, monkeypatch):

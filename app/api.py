@@ -8,6 +8,7 @@ from app.auth import api_clients_router
 from app.auth import router as auth_router
 from app.clinics import router as clinics_router
 from app.clinics import staff_router
+from app.completions import router as completions_router
 from app.templates import router as templates_router
 
 api_router = APIRouter(prefix="/v1")
@@ -18,6 +19,7 @@ for module in (
     api_clients_router,
     templates_router,
     assignments_router,
+    completions_router,
     agenda_router,
 ):
     api_router.include_router(module.router)

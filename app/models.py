@@ -3,9 +3,17 @@
 from app.assignments import models as assignment_models
 from app.auth import models as auth_models
 from app.clinics import models as clinic_models
+from app.completions import models as completion_models
 from app.core.models import Base
 from app.templates import models as template_models
 
 metadata = Base.metadata
 
-__all__ = ["assignment_models", "auth_models", "clinic_models", "metadata", "template_models"]
+__all__ = [
+    "assignment_models",
+    "auth_models",
+    "clinic_models",
+    "completion_models",
+    "metadata",
+    "template_models",
+]

@@ -208,3 +208,18 @@ async def make_assignment(
         }
     )
     return await create_assignment(db, principal_of(therapist), body)
+
+
+async def make_completion(db: AsyncSession, client: User, assignment: Any, **fields: Any):
+    """A completion recorded by the client through the service (defaults: a skip, now)."""
+    from app.completions.schemas import CompletionCreate
+    from app.completions.service import record_completion
+    from app.core.time import utcnow
+
+    body = CompletionCreate.model_validate(
+        {"completed_at": utcnow().isoformat(), "status": "skipped", "skip_reason": "forgot"}
+        | fields
+    )
+    completion, _ = await record_completion(db, principal_of(client), assignment, body)
+    await db.flush()
+    return completion

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role, UserStatus
+from app.core.time import utcnow
 from app.templates.service import builtin_template_id
 from tests.factories import (
     API_SECRET,
@@ -20,6 +21,7 @@ from tests.factories import (
     World,
     make_api_client,
     make_assignment,
+    make_completion,
     make_user,
     put_on_care_team,
     unique_email,
@@ -177,6 +179,33 @@ def clinic_template_write(ok: int) -> dict[str, int]:
     )
 
 
+async def a_fresh_completion(world: World, db: AsyncSession) -> dict[str, str]:
+    completion = await make_completion(db, world.client, world.assignment)
+    await db.commit()
+    return {"completion_id": str(completion.id)}
+
+
+def _skip(world: World, principal: str) -> dict[str, Any]:
+    return {"completed_at": utcnow().isoformat(), "status": "skipped", "skip_reason": "no_time"}
+
+
+def _batch(world: World, principal: str) -> dict[str, Any]:
+    return {"items": [{"assignment_id": str(world.assignment.id), **_skip(world, principal)}]}
+
+
+def recorders(ok: int) -> dict[str, int]:
+    """The client and their care team; nobody else, and no API client."""
+    return expect(
+        404,
+        therapist=ok,
+        client=ok,
+        admin=403,
+        other_admin=403,
+        api_full=403,
+        api_none=403,
+    )
+
+
 def _client_credentials(world: World, principal: str) -> dict[str, Any]:
     return {
         "grant_type": "client_credentials",
@@ -320,4 +349,47 @@ CASES: list[Case] = [
     ),
     Case("GET", "/v1/clients/{client_id}/agenda", own_client_read(), params=the_client),
     Case("GET", "/v1/me/agenda", expect(403, client=200, client_other=200, other_client=200)),
+    Case(
+        "POST",
+        "/v1/assignments/{assignment_id}/completions",
+        recorders(201),
+        params=the_assignment,
+        json=_skip,
+    ),
+    Case(
+        "POST",
+        "/v1/completions/batch",
+        expect(403, client=200, client_other=200, other_client=200),
+        json=_batch,
+        note="200 for every client; each item's own status tells whether it was visible",
+    ),
+    Case("GET", "/v1/completions", expect(200, api_none=403)),
+    Case("GET", "/v1/completions/{completion_id}", own_client_read(), params=a_fresh_completion),
+    Case(
+        "PATCH",
+        "/v1/completions/{completion_id}",
+        expect(403, client=200, client_other=404, other_client=404),
+        params=a_fresh_completion,
+        json=lambda w, p: {"skip_reason": "low_motivation"},
+    ),
+    Case(
+        "POST",
+        "/v1/completions/{completion_id}/review",
+        expect(403, therapist=200, therapist_other=404, other_therapist=404),
+        params=a_fresh_completion,
+        json=lambda w, p: {"comment": "Thanks for noting this."},
+    ),
+    Case(
+        "GET",
+        "/v1/completions/{completion_id}/comments",
+        own_client_read(),
+        params=a_fresh_completion,
+    ),
+    Case(
+        "POST",
+        "/v1/completions/{completion_id}/comments",
+        recorders(201),
+        params=a_fresh_completion,
+        json=lambda w, p: {"body": "Can we talk about this?"},
+    ),
 ]

@@ -1,5 +1,6 @@
 """Builds an agenda with one query per table, whatever the number of occurrences."""
 
+import uuid
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,7 @@ from app.agenda.schemas import AgendaItem, OccurrenceStatus
 from app.assignments.models import Assignment
 from app.assignments.occurrences import load_timelines
 from app.auth.models import User
+from app.completions.models import Completion, CompletionStatus
 
 
 def _status(local_date: date, today: date) -> OccurrenceStatus:
@@ -18,6 +20,36 @@ def _status(local_date: date, today: date) -> OccurrenceStatus:
     if local_date == today:
         return OccurrenceStatus.due
     return OccurrenceStatus.missed
+
+
+async def _completions(
+    session: AsyncSession, assignment_ids: list[uuid.UUID], start: date, end: date
+) -> dict[tuple[uuid.UUID, date, str | None], tuple[uuid.UUID, CompletionStatus]]:
+    """Completions of the window by occurrence; a done one wins over a skip on untimed days."""
+    found: dict[tuple[uuid.UUID, date, str | None], tuple[uuid.UUID, CompletionStatus]] = {}
+    if not assignment_ids:
+        return found
+    rows = await session.execute(
+        select(
+            Completion.id,
+            Completion.assignment_id,
+            Completion.occurrence_date,
+            Completion.occurrence_time,
+            Completion.status,
+        )
+        .where(
+            Completion.assignment_id.in_(assignment_ids),
+            Completion.occurrence_date.between(start, end),
+        )
+        .order_by(Completion.completed_at)
+    )
+    for completion_id, assignment_id, day, at, status in rows:
+        key = (assignment_id, day, at)
+        if key not in found or (
+            status == CompletionStatus.done and found[key][1] != CompletionStatus.done
+        ):
+            found[key] = (completion_id, CompletionStatus(status))
+    return found
 
 
 async def agenda_items(
@@ -35,6 +67,7 @@ async def agenda_items(
         ).scalars()
     )
     timelines = await load_timelines(session, assignments)
+    done = await _completions(session, [a.id for a in assignments], window_start, window_end)
     items: list[AgendaItem] = []
     for assignment in assignments:
         for occ in timelines[assignment.id].occurrences(window_start, window_end):
@@ -42,6 +75,17 @@ async def agenda_items(
                 continue
             tz = assignment.schedule["timezone"]
             today = now.astimezone(ZoneInfo(tz)).date()
+            key = (
+                assignment.id,
+                occ.local_date,
+                occ.local_time.strftime("%H:%M") if occ.local_time else None,
+            )
+            completion = done.get(key)
+            status = (
+                OccurrenceStatus(completion[1].value)
+                if completion
+                else _status(occ.local_date, today)
+            )
             items.append(
                 AgendaItem(
                     assignment_id=assignment.id,
@@ -53,7 +97,8 @@ async def agenda_items(
                     local_time=occ.local_time.strftime("%H:%M") if occ.local_time else None,
                     timezone=tz,
                     due_at=occ.due_at,
-                    status=_status(occ.local_date, today),
+                    status=status,
+                    completion_id=completion[0] if completion else None,
                 )
             )
     items.sort(key=lambda i: (i.local_date, i.local_time or "99:99", str(i.assignment_id)))

@@ -133,14 +133,15 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def allow(
-    *roles: Role, scope: Scope | None = None
+    *roles: Role, scope: Scope | None = None, api_clients: bool = True
 ) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
-    """A dependency: the caller must have one of `roles`, or be an API client with `scope`.
-    Users need the scope too (their tokens carry their role's scopes unless narrowed)."""
+    """A dependency: the caller must have one of `roles`, or be an API client with `scope`
+    (when `api_clients` and a scope are given). Users need the scope too: their tokens carry
+    their role's scopes unless narrowed at login."""
 
     async def policy(principal: CurrentPrincipal) -> Principal:
         if principal.is_api_client:
-            if scope is None:
+            if scope is None or not api_clients:
                 raise Forbidden("API clients may not use this operation.")
         elif principal.role not in roles:
             raise Forbidden(f"The {principal.role} role may not use this operation.")

@@ -1,6 +1,7 @@
 """Async engine, session factory and the per-request session that commits once, before the response."""
 
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -15,8 +16,16 @@ from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
 
+# Whether the current request may write. On SQLite a writing transaction starts with
+# BEGIN IMMEDIATE: it waits for the write lock up front (busy_timeout) instead of failing with
+# "database is locked" when another writer committed after it began reading.
+write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling would break SAVEPOINTs; we emit BEGIN ourselves.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -25,12 +34,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     options: dict[str, Any] = {"echo": settings.db_echo, "hide_parameters": True}
     if settings.is_sqlite:
         # One file, many short connections: a pool only adds lock contention.
         engine = create_async_engine(settings.database_url, poolclass=NullPool, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     connect_args: dict[str, Any] = {"timeout": settings.db_pool_timeout_seconds}
     if settings.database_url.startswith("postgresql+asyncpg"):
@@ -58,15 +72,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     is sent (the dependency has function scope), so a failed commit is an error answer, never a
     2xx for a write that was lost. Any exception rolls everything back."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        request.state.session = session
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+    token = write_intent.set(request.method not in _SAFE_METHODS)
+    try:
+        async with sessionmaker() as session:
+            request.state.session = session
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            else:
+                await session.commit()
+    finally:
+        write_intent.reset(token)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,95 @@
+"""Completions (a client's answer to one occurrence) and the comment threads on them."""
+
+import enum
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import Base, Entity, str_enum
+from app.templates.definitions import TemplateKind
+
+
+class CompletionStatus(enum.StrEnum):
+    done = "done"
+    skipped = "skipped"
+
+
+class SkipReason(enum.StrEnum):
+    no_time = "no_time"
+    low_motivation = "low_motivation"
+    too_uncomfortable = "too_uncomfortable"
+    forgot = "forgot"
+    unclear = "unclear"
+    other = "other"
+
+
+class Completion(Entity, Base):
+    __tablename__ = "completion"
+    __table_args__ = (
+        # One completion per timed occurrence. Untimed ones have a NULL time, and NULLs never
+        # collide in a unique constraint (SQLite and PostgreSQL alike), so an "any time"
+        # assignment may take several completions a day.
+        UniqueConstraint("assignment_id", "occurrence_date", "occurrence_time"),
+        Index("ix_completion_client_id_completed_at", "client_id", "completed_at"),
+        Index("ix_completion_clinic_id_updated_at", "clinic_id", "updated_at"),
+        Index("ix_completion_client_id_reviewed_at", "client_id", "reviewed_at"),
+    )
+
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    assignment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("assignment.id", ondelete="CASCADE")
+    )
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("template.id"))
+    template_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("template_version.id"))
+    template_version: Mapped[int] = mapped_column(Integer)
+    template_kind: Mapped[TemplateKind] = mapped_column(str_enum(TemplateKind, "template_kind"))
+    occurrence_date: Mapped[date] = mapped_column(Date)
+    occurrence_time: Mapped[str | None] = mapped_column(String(5), default=None)
+    status: Mapped[CompletionStatus] = mapped_column(
+        str_enum(CompletionStatus, "completion_status")
+    )
+    completed_at: Mapped[datetime]
+    responses: Mapped[dict[str, Any]]
+    mood_before: Mapped[int | None] = mapped_column(Integer, default=None)
+    mood_after: Mapped[int | None] = mapped_column(Integer, default=None)
+    discomfort: Mapped[int | None] = mapped_column(Integer, default=None)
+    duration_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    wants_to_discuss: Mapped[bool] = mapped_column(Boolean, default=False)
+    skip_reason: Mapped[SkipReason | None] = mapped_column(
+        str_enum(SkipReason, "skip_reason"), default=None
+    )
+    skip_note: Mapped[str | None] = mapped_column(Text, default=None)
+    score: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # Copied out of `score` so the review queue filters on an indexed column.
+    risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    score_total: Mapped[int | None] = mapped_column(Integer, default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
+    reviewed_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), default=None
+    )
+    recorded_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), default=None
+    )
+    # SHA-256 of the create request: a retry with the same id must carry the same body.
+    request_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Comment(Entity, Base):
+    __tablename__ = "comment"
+    __table_args__ = (Index("ix_comment_completion_id_created_at", "completion_id", "created_at"),)
+
+    completion_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("completion.id", ondelete="CASCADE")
+    )
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), default=None
+    )
+    author_role: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,306 @@
+"""Completions: recording homework (offline-safe), the review queue, edits, reviews, comments."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import AwareDatetime, ValidationError
+from sqlalchemy import select
+
+from app.assignments.repository import get_visible_assignment
+from app.auth.models import Role
+from app.auth.principal import Anyone, Principal, Scope, allow
+from app.completions import service
+from app.completions.export import stream_csv
+from app.completions.models import Comment, Completion, CompletionStatus
+from app.completions.repository import get_visible_completion, visible_completions
+from app.completions.schemas import (
+    BatchCompletionCreate,
+    BatchItemResult,
+    BatchResult,
+    CommentCreate,
+    CommentRead,
+    CompletionBatch,
+    CompletionCreate,
+    CompletionRead,
+    CompletionUpdate,
+    ReviewCreate,
+)
+from app.core.db import SessionDep
+from app.core.errors import AppError, Forbidden, problem_body, request_id_of
+from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
+from app.core.routing import ProblemRoute, problem_responses
+
+router = APIRouter(
+    route_class=ProblemRoute, tags=["completions"], responses=problem_responses(401, 403)
+)
+Recorder = Annotated[
+    Principal,
+    Depends(allow(Role.client, Role.therapist, scope=Scope.homework_write, api_clients=False)),
+]
+ClientWriter = Annotated[
+    Principal, Depends(allow(Role.client, scope=Scope.homework_write, api_clients=False))
+]
+Reviewer = Annotated[
+    Principal, Depends(allow(Role.therapist, scope=Scope.homework_write, api_clients=False))
+]
+Commenter = Annotated[
+    Principal,
+    Depends(allow(Role.client, Role.therapist, scope=Scope.homework_write, api_clients=False)),
+]
+
+
+def _created(response: Response, completion: Completion, created: bool) -> CompletionRead:
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/completions/{completion.id}"
+    set_etag(response, completion.version)
+    return service.completion_read(completion)
+
+
+@router.post(
+    "/assignments/{assignment_id}/completions",
+    operation_id="createCompletion",
+    status_code=201,
+    summary="Record a completion (done or skipped); a retry with the same id is a no-op",
+    responses={
+        200: {"model": CompletionRead, "description": "Replay of a stored completion."},
+        **problem_responses(404, 409),
+    },
+)
+async def create_completion(
+    assignment_id: uuid.UUID,
+    body: CompletionCreate,
+    session: SessionDep,
+    principal: Recorder,
+    response: Response,
+) -> CompletionRead:
+    assignment = await get_visible_assignment(session, principal, assignment_id)
+    completion, created = await service.record_completion(session, principal, assignment, body)
+    return _created(response, completion, created)
+
+
+@router.post(
+    "/completions/batch",
+    operation_id="createCompletionBatch",
+    summary="Up to 100 completions from an offline queue, each stored or refused on its own",
+)
+async def create_completion_batch(
+    request: Request, body: CompletionBatch, session: SessionDep, principal: ClientWriter
+) -> BatchResult:
+    """Answers 200 with one result per item, in order. Each item is checked and stored inside
+    its own savepoint: a refused item leaves no trace and does not affect the others."""
+    results = []
+    for index, raw in enumerate(body.items):
+        try:
+            item = BatchCompletionCreate.model_validate(raw)
+            async with session.begin_nested():
+                assignment = await get_visible_assignment(session, principal, item.assignment_id)
+                completion, created = await service.record_completion(
+                    session,
+                    principal,
+                    assignment,
+                    CompletionCreate.model_validate(item.model_dump(exclude={"assignment_id"})),
+                )
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    status=201 if created else 200,
+                    id=completion.id,
+                    completion=service.completion_read(completion),
+                )
+            )
+        except ValidationError as exc:
+            errors = [
+                {"loc": ["body", "items", index, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors()
+            ]
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    status=422,
+                    problem=problem_body(
+                        422,
+                        slug="validation-error",
+                        detail="The item is not valid.",
+                        errors=errors,
+                        request_id=request_id_of(request),
+                    ),
+                )
+            )
+        except AppError as exc:
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    status=exc.status,
+                    id=raw.get("id") if isinstance(raw.get("id"), str) else None,
+                    problem=problem_body(
+                        exc.status,
+                        slug=exc.slug,
+                        title=exc.title,
+                        detail=exc.detail,
+                        errors=exc.errors,
+                        extra=exc.extra,
+                        request_id=request_id_of(request),
+                    ),
+                )
+            )
+    return BatchResult(results=results)
+
+
+CSV_MEDIA_TYPE = "text/csv"
+
+
+@router.get(
+    "/completions",
+    operation_id="listCompletions",
+    response_model=Page[CompletionRead],
+    summary="List completions (the review queue with filters); `Accept: text/csv` exports",
+    responses={
+        200: {
+            "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "JSON page, or a CSV file when asked for.",
+        }
+    },
+)
+async def list_completions(
+    request: Request,
+    session: SessionDep,
+    principal: Anyone,
+    params: ListParamsDep,
+    client_id: uuid.UUID | None = None,
+    assignment_id: uuid.UUID | None = None,
+    status: CompletionStatus | None = None,
+    reviewed: bool | None = None,
+    wants_to_discuss: bool | None = None,
+    risk: bool | None = None,
+    completed_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    completed_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    accept: Annotated[str | None, Header(max_length=500)] = None,
+) -> Any:
+    stmt = visible_completions(principal)
+    for column, value in (
+        (Completion.client_id, client_id),
+        (Completion.assignment_id, assignment_id),
+        (Completion.status, status),
+        (Completion.risk, risk),
+        (Completion.wants_to_discuss, wants_to_discuss),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if reviewed is not None:
+        stmt = stmt.where(
+            Completion.reviewed_at.is_not(None) if reviewed else Completion.reviewed_at.is_(None)
+        )
+    if completed_from is not None:
+        stmt = stmt.where(Completion.completed_at >= completed_from)
+    if completed_to is not None:
+        stmt = stmt.where(Completion.completed_at < completed_to)
+    if params.updated_since is not None:
+        stmt = stmt.where(Completion.updated_at >= params.updated_since)
+    if accept and CSV_MEDIA_TYPE in accept:
+        if principal.is_client:
+            raise Forbidden("The CSV export is for therapists and admins.")
+        return StreamingResponse(
+            stream_csv(request.app.state.sessionmaker, stmt),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="completions.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Completion.id)])
+    page = Page(items=[service.completion_read(c) for c in rows], next_cursor=cursor)
+    return JSONResponse(page.model_dump(mode="json"))
+
+
+@router.get(
+    "/completions/{completion_id}",
+    operation_id="getCompletion",
+    summary="One completion",
+    responses=problem_responses(404),
+)
+async def get_completion(
+    completion_id: uuid.UUID, session: SessionDep, principal: Anyone, response: Response
+) -> CompletionRead:
+    completion = await get_visible_completion(session, principal, completion_id)
+    set_etag(response, completion.version)
+    return service.completion_read(completion)
+
+
+@router.patch(
+    "/completions/{completion_id}",
+    operation_id="updateCompletion",
+    summary="The client edits their completion within 24 hours, until it is reviewed",
+    responses=problem_responses(404, 409, 412),
+)
+async def update_completion(
+    completion_id: uuid.UUID,
+    body: CompletionUpdate,
+    session: SessionDep,
+    principal: ClientWriter,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CompletionRead:
+    completion = await get_visible_completion(session, principal, completion_id, for_update=True)
+    check_if_match(if_match, completion.version)
+    await service.update_completion(session, completion, body)
+    set_etag(response, completion.version)
+    return service.completion_read(completion)
+
+
+@router.post(
+    "/completions/{completion_id}/review",
+    operation_id="reviewCompletion",
+    summary="Mark a completion reviewed, optionally with a comment to the client",
+    responses=problem_responses(404),
+)
+async def review_completion(
+    completion_id: uuid.UUID,
+    body: ReviewCreate,
+    session: SessionDep,
+    principal: Reviewer,
+    response: Response,
+) -> CompletionRead:
+    completion = await get_visible_completion(session, principal, completion_id, for_update=True)
+    await service.review_completion(session, principal, completion, body.comment)
+    set_etag(response, completion.version)
+    return service.completion_read(completion)
+
+
+@router.get(
+    "/completions/{completion_id}/comments",
+    operation_id="listComments",
+    summary="The conversation on a completion, oldest first",
+    responses=problem_responses(404),
+)
+async def list_comments(
+    completion_id: uuid.UUID, session: SessionDep, principal: Anyone, params: ListParamsDep
+) -> Page[CommentRead]:
+    completion = await get_visible_completion(session, principal, completion_id)
+    stmt = select(Comment).where(Comment.completion_id == completion.id)
+    if params.updated_since is not None:
+        stmt = stmt.where(Comment.updated_at >= params.updated_since)
+    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Comment.id)])
+    return Page(items=[CommentRead.model_validate(c) for c in rows], next_cursor=cursor)
+
+
+@router.post(
+    "/completions/{completion_id}/comments",
+    operation_id="createComment",
+    status_code=201,
+    summary="Add to the conversation (the client or a therapist on the care team)",
+    responses=problem_responses(404),
+)
+async def create_comment(
+    completion_id: uuid.UUID,
+    body: CommentCreate,
+    session: SessionDep,
+    principal: Commenter,
+    response: Response,
+) -> CommentRead:
+    completion = await get_visible_completion(session, principal, completion_id)
+    comment = await service.add_comment(session, principal, completion, body.body)
+    response.headers["Location"] = f"/v1/completions/{completion.id}/comments/{comment.id}"
+    return CommentRead.model_validate(comment)

@@ -1,0 +1,303 @@
+"""Recording completions so that retries never lose or double one; edits, reviews, comments."""
+
+import hashlib
+import json
+import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.assignments.models import Assignment, AssignmentStatus
+from app.assignments.occurrences import load_timelines
+from app.assignments.recurrence import Occurrence
+from app.assignments.schedules import parse_hhmm
+from app.auth.principal import Principal
+from app.completions.models import Comment, Completion, CompletionStatus
+from app.completions.schemas import CompletionCreate, CompletionRead, CompletionUpdate
+from app.core.errors import Conflict, Forbidden, Unprocessable
+from app.core.time import utcnow
+from app.templates.models import TemplateVersion
+from app.templates.repository import definition_of
+from app.templates.scoring import score_responses
+from app.templates.validation import validate_responses
+
+OFFLINE_WINDOW = timedelta(days=30)
+CLOCK_SKEW = timedelta(minutes=5)
+EDIT_WINDOW = timedelta(hours=24)
+
+
+class CompletionConflict(Conflict):
+    slug = "completion-conflict"
+
+
+class AssignmentNotActive(Conflict):
+    slug = "assignment-not-active"
+
+
+class OccurrenceTaken(Conflict):
+    slug = "occurrence-already-completed"
+
+
+def _invalid(detail: str, loc: list[str | int], type_: str) -> Unprocessable:
+    return Unprocessable(detail, errors=[{"loc": loc, "msg": detail, "type": type_}])
+
+
+def request_hash(assignment_id: uuid.UUID, body: CompletionCreate) -> str:
+    canonical = json.dumps(
+        {"assignment_id": str(assignment_id), **body.model_dump(mode="json")},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def completion_read(completion: Completion) -> CompletionRead:
+    return CompletionRead.model_validate(completion, from_attributes=True)
+
+
+def _check_clock(completed_at: datetime, now: datetime) -> None:
+    if completed_at > now + CLOCK_SKEW:
+        raise _invalid(
+            "completed_at is more than 5 minutes in the future.", ["body", "completed_at"], "future"
+        )
+    if completed_at < now - OFFLINE_WINDOW:
+        raise _invalid(
+            "completed_at is more than 30 days in the past.", ["body", "completed_at"], "too_old"
+        )
+
+
+async def _find_occurrence(
+    session: AsyncSession, assignment: Assignment, body: CompletionCreate
+) -> Occurrence:
+    tz = ZoneInfo(assignment.schedule["timezone"])
+    local_day = body.completed_at.astimezone(tz).date()
+    day = body.occurrence_date or local_day
+    if day > local_day + timedelta(days=1):
+        raise _invalid(
+            "The occurrence is more than a day ahead of completed_at.",
+            ["body", "occurrence_date"],
+            "future",
+        )
+    timeline = (await load_timelines(session, [assignment]))[assignment.id]
+    that_day = [o for o in timeline.occurrences(day, day)]
+    if not that_day:
+        raise _invalid(
+            "The assignment has no occurrence on this date.",
+            ["body", "occurrence_date"],
+            "no_occurrence",
+        )
+    wanted: time | None = parse_hhmm(body.occurrence_time) if body.occurrence_time else None
+    timed = [o for o in that_day if o.local_time is not None]
+    if timed:
+        if wanted is None:
+            if len(timed) > 1:
+                raise _invalid(
+                    "This day has several timed occurrences; say which one.",
+                    ["body", "occurrence_time"],
+                    "missing",
+                )
+            wanted = timed[0].local_time
+        match = next((o for o in timed if o.local_time == wanted), None)
+        if match is None:
+            raise _invalid(
+                "The assignment has no occurrence at this time.",
+                ["body", "occurrence_time"],
+                "no_occurrence",
+            )
+    else:
+        if wanted is not None:
+            raise _invalid(
+                "This schedule has no times; leave occurrence_time out.",
+                ["body", "occurrence_time"],
+                "untimed",
+            )
+        match = that_day[0]
+    if match.suspended:
+        raise AssignmentNotActive("The assignment was paused at that occurrence.")
+    return match
+
+
+def _check_answers(
+    definition: Any, status: CompletionStatus, fields: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Validated responses and score for a done completion; skips carry no answers."""
+    if status == CompletionStatus.skipped:
+        errors = []
+        if fields.get("responses"):
+            errors.append(
+                {
+                    "loc": ["body", "responses"],
+                    "msg": "A skipped completion carries no responses.",
+                    "type": "skipped",
+                }
+            )
+        if fields.get("skip_reason") is None:
+            errors.append(
+                {
+                    "loc": ["body", "skip_reason"],
+                    "msg": "Say why it was skipped.",
+                    "type": "missing",
+                }
+            )
+        if errors:
+            raise Unprocessable("The skipped completion is not valid.", errors=errors)
+        return {}, None
+    if fields.get("skip_reason") is not None or fields.get("skip_note") is not None:
+        raise _invalid(
+            "Only a skipped completion has a skip reason.", ["body", "skip_reason"], "not_skipped"
+        )
+    clean, errors = validate_responses(definition, fields.get("responses") or {})
+    if errors:
+        raise Unprocessable("The responses do not fit the template.", errors=errors)
+    score = score_responses(definition, clean)
+    return clean, score.model_dump(mode="json") if score else None
+
+
+async def _replay(
+    session: AsyncSession, completion_id: uuid.UUID, assignment: Assignment, digest: str
+) -> Completion | None:
+    existing = await session.get(Completion, completion_id, populate_existing=True)
+    if existing is None:
+        return None
+    if existing.assignment_id != assignment.id or existing.request_hash != digest:
+        raise CompletionConflict(
+            "A completion with this id exists with a different body.", existing_id=str(existing.id)
+        )
+    return existing
+
+
+async def _occurrence_taken(session: AsyncSession, assignment: Assignment, occ: Occurrence) -> None:
+    if occ.local_time is None:
+        return
+    existing = await session.scalar(
+        select(Completion.id).where(
+            Completion.assignment_id == assignment.id,
+            Completion.occurrence_date == occ.local_date,
+            Completion.occurrence_time == occ.local_time.strftime("%H:%M"),
+        )
+    )
+    if existing is not None:
+        raise OccurrenceTaken(
+            "This occurrence already has a completion.", existing_id=str(existing)
+        )
+
+
+async def record_completion(
+    session: AsyncSession, principal: Principal, assignment: Assignment, body: CompletionCreate
+) -> tuple[Completion, bool]:
+    """Store a completion, or find the one this exact request already stored. Returns the
+    completion and whether it was created now."""
+    digest = request_hash(assignment.id, body)
+    if body.id is not None and (found := await _replay(session, body.id, assignment, digest)):
+        return found, False
+    if assignment.status != AssignmentStatus.active:
+        raise AssignmentNotActive(
+            f"The assignment is {assignment.status}; it takes no completions."
+        )
+    now = utcnow()
+    _check_clock(body.completed_at, now)
+    occ = await _find_occurrence(session, assignment, body)
+    version = await session.get(TemplateVersion, assignment.template_version_id)
+    assert version is not None
+    fields = body.model_dump(exclude={"id", "completed_at", "occurrence_date", "occurrence_time"})
+    responses, score = _check_answers(definition_of(version), body.status, fields)
+    await _occurrence_taken(session, assignment, occ)
+    completion = Completion(
+        clinic_id=assignment.clinic_id,
+        client_id=assignment.client_id,
+        assignment_id=assignment.id,
+        template_id=assignment.template_id,
+        template_version_id=assignment.template_version_id,
+        template_version=assignment.template_version,
+        template_kind=assignment.template_kind,
+        occurrence_date=occ.local_date,
+        occurrence_time=occ.local_time.strftime("%H:%M") if occ.local_time else None,
+        completed_at=body.completed_at,
+        request_hash=digest,
+        recorded_by_id=principal.id if principal.is_therapist else None,
+        **{**fields, "responses": responses},
+        score=score,
+        risk=bool(score and score["risk"]),
+        score_total=score["total"] if score else None,
+    )
+    if body.id is not None:
+        completion.id = body.id
+    try:
+        async with session.begin_nested():
+            session.add(completion)
+    except IntegrityError:
+        # A concurrent request won the race: the same id (a retry) or the same occurrence.
+        if body.id is not None and (found := await _replay(session, body.id, assignment, digest)):
+            return found, False
+        await _occurrence_taken(session, assignment, occ)
+        raise
+    return completion, True
+
+
+async def update_completion(
+    session: AsyncSession, completion: Completion, body: CompletionUpdate
+) -> None:
+    if completion.reviewed_at is not None:
+        raise CompletionConflict("A reviewed completion cannot be edited.")
+    if utcnow() - completion.created_at > EDIT_WINDOW:
+        raise Forbidden("Completions can be edited for 24 hours after they were recorded.")
+    changes = body.model_dump(exclude_unset=True)
+    status = CompletionStatus(changes.get("status", completion.status))
+    if status != completion.status:
+        # Switching between done and skipped drops what only the other kind carries.
+        if status == CompletionStatus.done:
+            changes.setdefault("skip_reason", None)
+            changes.setdefault("skip_note", None)
+        else:
+            changes.setdefault("responses", {})
+    merged = {
+        "responses": completion.responses,
+        "skip_reason": completion.skip_reason,
+        "skip_note": completion.skip_note,
+        **changes,
+    }
+    version = await session.get(TemplateVersion, completion.template_version_id)
+    assert version is not None
+    responses, score = _check_answers(definition_of(version), status, merged)
+    for name, value in changes.items():
+        setattr(completion, name, value)
+    completion.responses = responses
+    completion.score = score
+    completion.risk = bool(score and score["risk"])
+    completion.score_total = score["total"] if score else None
+    await session.flush()
+
+
+async def review_completion(
+    session: AsyncSession, principal: Principal, completion: Completion, comment: str | None
+) -> None:
+    if completion.reviewed_at is None:
+        completion.reviewed_at = utcnow()
+        completion.reviewed_by_id = principal.id
+    if comment:
+        await add_comment(session, principal, completion, comment)
+    await session.flush()
+
+
+async def add_comment(
+    session: AsyncSession, principal: Principal, completion: Completion, body: str
+) -> Comment:
+    comment = Comment(
+        completion_id=completion.id,
+        clinic_id=completion.clinic_id,
+        client_id=completion.client_id,
+        author_id=principal.id,
+        author_role=principal.actor_role,
+        body=body,
+    )
+    session.add(comment)
+    await session.flush()
+    return comment
+
+
+def local_day_of(instant: datetime, tz: str) -> date:
+    return instant.astimezone(ZoneInfo(tz)).date()

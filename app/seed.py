@@ -1,5 +1,6 @@
 """The demo world: two clinics with staff and clients, created idempotently for trying the API."""
 
+import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -8,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.assignments.models import Assignment
+from app.assignments.occurrences import load_timelines
 from app.assignments.schemas import AssignmentCreate
 from app.assignments.service import create_assignment
 from app.auth.models import ApiClient, Role, User
@@ -15,8 +17,11 @@ from app.auth.principal import ALL_SCOPES, ROLE_SCOPES, Principal
 from app.auth.service import create_user, find_user_by_email, set_password
 from app.clinics.models import Clinic
 from app.clinics.service import create_clinic, ensure_on_care_team, find_clinic_by_name
+from app.completions.schemas import CompletionCreate
+from app.completions.service import record_completion
 from app.core.passwords import hash_secret
 from app.core.time import utcnow
+from app.templates.library import get_builtin
 from app.templates.service import builtin_template_id, sync_builtins
 
 DEFAULT_PASSWORD = "demo-password-1"
@@ -161,8 +166,75 @@ async def seed_homework(session: AsyncSession, world: DemoWorld) -> None:
                     "schedule": {"start_date": start.isoformat(), **rule},
                 }
             )
-            await create_assignment(session, principal, body)
+            assignment = await create_assignment(session, principal, body)
             world.created += 1
+            world.created += await seed_history(session, client, assignment)
+
+
+# A PHQ-9 series that improves week by week (totals 15, 11, 8): answers per item.
+_PHQ9_WEEKS = [
+    [2, 2, 2, 2, 2, 2, 1, 1, 1],
+    [2, 1, 2, 1, 2, 1, 1, 1, 0],
+    [1, 1, 1, 1, 1, 1, 1, 1, 0],
+]
+_SKIP_REASONS = ["no_time", "low_motivation", "forgot", "too_uncomfortable"]
+
+
+async def seed_history(session: AsyncSession, client: User, assignment: Assignment) -> int:
+    """Two weeks of what a real client does: mostly done, some skips with reasons, a few
+    questions for the next session, and a PHQ-9 that improves."""
+    rng = random.Random(f"{client.email}:{assignment.template_kind}")  # noqa: S311 (demo data)
+    now = utcnow()
+    timeline = (await load_timelines(session, [assignment]))[assignment.id]
+    occurrences = [
+        o
+        for o in timeline.occurrences((now - timedelta(days=15)).date(), now.date())
+        if o.due_at < now - timedelta(hours=1)
+    ]
+    example = get_builtin(
+        next(
+            slug
+            for slug, *_ in _DEMO_HOMEWORK
+            if builtin_template_id(slug) == assignment.template_id
+        )
+    ).realistic_example
+    client_principal = Principal(client.id, client.clinic_id, Role.client, ROLE_SCOPES[Role.client])
+    created = 0
+    for week, occ in enumerate(occurrences):
+        done_at = min(occ.starts_at + timedelta(hours=rng.randint(9, 20)), occ.due_at, now)
+        if occ.local_time is not None:
+            done_at = min(occ.due_at + timedelta(minutes=rng.randint(2, 40)), now)
+        fields: dict[str, object]
+        if assignment.template_kind == "measure":
+            items = _PHQ9_WEEKS[min(week, len(_PHQ9_WEEKS) - 1)]
+            fields = {
+                "status": "done",
+                "responses": {f"item_{n}": v for n, v in enumerate(items, start=1)},
+            }
+        elif rng.random() < 0.2:
+            fields = {"status": "skipped", "skip_reason": rng.choice(_SKIP_REASONS)}
+        else:
+            before = rng.randint(2, 5)
+            fields = {
+                "status": "done",
+                "responses": example,
+                "mood_before": before,
+                "mood_after": min(10, before + rng.randint(0, 3)),
+                "discomfort": rng.randint(20, 70),
+                "duration_minutes": rng.randint(5, 20),
+                "wants_to_discuss": rng.random() < 0.15,
+            }
+        body = CompletionCreate.model_validate(
+            {
+                "completed_at": done_at.isoformat(),
+                "occurrence_date": occ.local_date.isoformat(),
+                "occurrence_time": occ.local_time.strftime("%H:%M") if occ.local_time else None,
+                **fields,
+            }
+        )
+        await record_completion(session, client_principal, assignment, body)
+        created += 1
+    return created
 
 
 async def seed_demo(

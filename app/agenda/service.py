@@ -14,6 +14,12 @@ from app.auth.models import User
 from app.completions.models import Completion, CompletionStatus
 
 
+_COMPLETION_STATUS = {
+    CompletionStatus.done: OccurrenceStatus.completed,
+    CompletionStatus.skipped: OccurrenceStatus.skipped,
+}
+
+
 def _status(local_date: date, today: date) -> OccurrenceStatus:
     if local_date > today:
         return OccurrenceStatus.upcoming
@@ -82,7 +88,7 @@ async def agenda_items(
             )
             completion = done.get(key)
             status = (
-                OccurrenceStatus(completion[1].value)
+                _COMPLETION_STATUS[completion[1]]
                 if completion
                 else _status(occ.local_date, today)
             )

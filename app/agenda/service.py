@@ -13,7 +13,6 @@ from app.assignments.occurrences import load_timelines
 from app.auth.models import User
 from app.completions.models import Completion, CompletionStatus
 
-
 _COMPLETION_STATUS = {
     CompletionStatus.done: OccurrenceStatus.completed,
     CompletionStatus.skipped: OccurrenceStatus.skipped,
@@ -88,9 +87,7 @@ async def agenda_items(
             )
             completion = done.get(key)
             status = (
-                _COMPLETION_STATUS[completion[1]]
-                if completion
-                else _status(occ.local_date, today)
+                _COMPLETION_STATUS[completion[1]] if completion else _status(occ.local_date, today)
             )
             items.append(
                 AgendaItem(

@@ -9,6 +9,8 @@ from app.auth import router as auth_router
 from app.clinics import router as clinics_router
 from app.clinics import staff_router
 from app.completions import router as completions_router
+from app.goals import router as goals_router
+from app.metrics import router as metrics_router
 from app.templates import router as templates_router
 
 api_router = APIRouter(prefix="/v1")
@@ -20,7 +22,9 @@ for module in (
     templates_router,
     assignments_router,
     completions_router,
+    goals_router,
     agenda_router,
+    metrics_router,
 ):
     api_router.include_router(module.router)
 

@@ -5,6 +5,7 @@ from app.auth import models as auth_models
 from app.clinics import models as clinic_models
 from app.completions import models as completion_models
 from app.core.models import Base
+from app.goals import models as goal_models
 from app.templates import models as template_models
 
 metadata = Base.metadata
@@ -14,6 +15,7 @@ __all__ = [
     "auth_models",
     "clinic_models",
     "completion_models",
+    "goal_models",
     "metadata",
     "template_models",
 ]

@@ -39,8 +39,10 @@ class Assignment(Entity, Base):
     template_kind: Mapped[TemplateKind] = mapped_column(str_enum(TemplateKind, "template_kind"))
     title: Mapped[str] = mapped_column(String(200))
     instructions: Mapped[str] = mapped_column(Text, default="")
-    # Goals arrive with the goals issue; the column is here so assignments can point at one.
-    goal_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)
+    # The goal this homework serves (goals live a floor above and are named, not imported).
+    goal_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("goal.id", ondelete="SET NULL"), default=None, index=True
+    )
     estimated_minutes: Mapped[int] = mapped_column(Integer)
     # The current schedule (time zone resolved) and reminders; history is in assignment_schedule.
     schedule: Mapped[dict[str, Any]]

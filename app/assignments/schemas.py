@@ -30,6 +30,7 @@ class AssignmentCreate(BaseModel):
     estimated_minutes: Minutes | None = Field(
         default=None, description="The template's estimate when absent."
     )
+    goal_id: uuid.UUID | None = Field(default=None, description="A goal of the same client.")
     schedule: Schedule
     reminders: Reminders = Field(default_factory=Reminders)
 
@@ -40,6 +41,7 @@ class AssignmentUpdate(BaseModel):
     title: Title | None = None
     instructions: Instructions | None = None
     estimated_minutes: Minutes | None = None
+    goal_id: uuid.UUID | None = Field(default=None, description="Link to a goal; null unlinks.")
     schedule: Schedule | None = Field(
         default=None, description="Applies from now on; past occurrences keep their schedule."
     )

@@ -1,9 +1,10 @@
 """Assignments: create with a pinned template version, change without rewriting the past,
 and the status lifecycle active ⇄ paused → completed | cancelled."""
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import column, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import (
@@ -53,6 +54,27 @@ class TemplateArchived(Conflict):
     slug = "template-archived"
 
 
+# Goals live a floor above assignments: their table is named here, never imported.
+_goal = table("goal", column("id"), column("client_id"))
+
+
+async def _check_goal(session: AsyncSession, goal_id: uuid.UUID, client_id: uuid.UUID) -> None:
+    found = await session.scalar(
+        select(_goal.c.id).where(_goal.c.id == goal_id, _goal.c.client_id == client_id)
+    )
+    if found is None:
+        raise Unprocessable(
+            "The goal does not exist or belongs to another client.",
+            errors=[
+                {
+                    "loc": ["body", "goal_id"],
+                    "msg": "No such goal for this client",
+                    "type": "not_found",
+                }
+            ],
+        )
+
+
 def last_date_of(schedule: ScheduleRead) -> date | None:
     """The last local date the schedule can produce, or None when it is open-ended."""
     if schedule.end_date is not None:
@@ -90,6 +112,8 @@ async def create_assignment(
             ],
         ) from None
     definition = definition_of(version)
+    if body.goal_id is not None:
+        await _check_goal(session, body.goal_id, client.id)
     schedule = body.schedule.resolved(client.timezone)
     assignment = Assignment(
         clinic_id=client.clinic_id,
@@ -100,6 +124,7 @@ async def create_assignment(
         template_kind=definition.kind,
         title=body.title or definition.title,
         instructions=body.instructions,
+        goal_id=body.goal_id,
         estimated_minutes=body.estimated_minutes or definition.estimated_minutes,
         schedule=schedule.model_dump(mode="json"),
         reminders=body.reminders.model_dump(mode="json"),
@@ -176,6 +201,10 @@ async def update_assignment(
         value = getattr(body, name)
         if name in body.model_fields_set and value is not None:
             setattr(assignment, name, value)
+    if "goal_id" in body.model_fields_set:
+        if body.goal_id is not None:
+            await _check_goal(session, body.goal_id, assignment.client_id)
+        assignment.goal_id = body.goal_id
     if body.reminders is not None:
         assignment.reminders = body.reminders.model_dump(mode="json")
     if body.schedule is not None:

@@ -1,4 +1,4 @@
-"""Completions (a client's answer to one occurrence) and the comment threads on them."""
+"""Completions (a client's answer to one occurrence), their comment threads, and achievements."""
 
 import enum
 import uuid
@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.ids import new_id
 from app.core.models import Base, Entity, str_enum
+from app.core.time import utcnow
 from app.templates.definitions import TemplateKind
 
 
@@ -68,6 +70,7 @@ class Completion(Entity, Base):
     # Copied out of `score` so the review queue filters on an indexed column.
     risk: Mapped[bool] = mapped_column(Boolean, default=False)
     score_total: Mapped[int | None] = mapped_column(Integer, default=None)
+    score_band: Mapped[str | None] = mapped_column(String(64), default=None)
     reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
     reviewed_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL"), default=None
@@ -93,3 +96,34 @@ class Comment(Entity, Base):
     )
     author_role: Mapped[str] = mapped_column(String(16))
     body: Mapped[str] = mapped_column(Text)
+
+
+class AchievementType(enum.StrEnum):
+    first_completion = "first_completion"
+    streak = "streak"
+    first_of_kind = "first_of_kind"
+    goal_step_done = "goal_step_done"
+    goal_achieved = "goal_achieved"
+    measure_improved = "measure_improved"
+
+
+class Achievement(Base):
+    """Earned once: `key` is unique per client, so a race can never award one twice."""
+
+    __tablename__ = "achievement"
+    __table_args__ = (
+        UniqueConstraint("client_id", "key"),
+        Index("ix_achievement_client_id_earned_at", "client_id", "earned_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    type: Mapped[AchievementType] = mapped_column(str_enum(AchievementType, "achievement_type"))
+    key: Mapped[str] = mapped_column(String(120))
+    title: Mapped[str] = mapped_column(String(200))
+    refers_to_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    refers_to_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    earned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,6 +16,7 @@ from app.assignments.occurrences import load_timelines
 from app.assignments.recurrence import Occurrence
 from app.assignments.schedules import parse_hhmm
 from app.auth.principal import Principal
+from app.completions.achievements import award_for_completion
 from app.completions.models import Comment, Completion, CompletionStatus
 from app.completions.schemas import CompletionCreate, CompletionRead, CompletionUpdate
 from app.core.errors import Conflict, Forbidden, Unprocessable
@@ -223,6 +224,7 @@ async def record_completion(
         score=score,
         risk=bool(score and score["risk"]),
         score_total=score["total"] if score else None,
+        score_band=score["band"] if score else None,
     )
     if body.id is not None:
         completion.id = body.id
@@ -235,6 +237,8 @@ async def record_completion(
             return found, False
         await _occurrence_taken(session, assignment, occ)
         raise
+    today = now.astimezone(ZoneInfo(assignment.schedule["timezone"])).date()
+    await award_for_completion(session, completion, today)
     return completion, True
 
 
@@ -269,6 +273,7 @@ async def update_completion(
     completion.score = score
     completion.risk = bool(score and score["risk"])
     completion.score_total = score["total"] if score else None
+    completion.score_band = score["band"] if score else None
     await session.flush()
 
 

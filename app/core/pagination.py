@@ -50,7 +50,14 @@ class SortKey:
 
 
 def encode_cursor(values: list[Any]) -> str:
-    plain = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
+    plain = [
+        v.isoformat()
+        if isinstance(v, datetime)
+        else v
+        if isinstance(v, bool | int | float)
+        else str(v)
+        for v in values
+    ]
     raw = json.dumps(plain, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -62,12 +69,20 @@ def _bad_cursor() -> Unprocessable:
     )
 
 
-def decode_cursor(cursor: str, keys: list[SortKey]) -> list[Any]:
+def decode_plain_cursor(cursor: str, length: int) -> list[Any]:
+    """The JSON values an `encode_cursor` put in, or a 422 naming the cursor."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        plain = json.loads(raw)
-        if not isinstance(plain, list) or len(plain) != len(keys):
-            raise ValueError
+        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise _bad_cursor() from None
+    if not isinstance(plain, list) or len(plain) != length:
+        raise _bad_cursor()
+    return plain
+
+
+def decode_cursor(cursor: str, keys: list[SortKey]) -> list[Any]:
+    plain = decode_plain_cursor(cursor, len(keys))
+    try:
         values: list[Any] = []
         for key, value in zip(keys, plain, strict=True):
             python_type = key.column.type.python_type

@@ -1,0 +1,110 @@
+"""A client's local days: what was scheduled, what was done, and the streaks they make.
+
+Streak rule (documented in the API): a day *counts* when every timed occurrence scheduled that
+day was done, or, on a day with only untimed work, when at least one completion was done. A
+scheduled day that is over without counting *breaks* the streak. Days with nothing scheduled
+count when something was done anyway and are otherwise neutral, and today never breaks a
+streak (it is not over yet). Skips do not count as done. Days are the occurrences' local dates
+in the schedule's zone, so a completion at 23:30 local belongs to that local day."""
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.assignments.models import Assignment
+from app.assignments.occurrences import load_timelines
+from app.completions.models import Completion, CompletionStatus
+
+
+@dataclass
+class DayState:
+    timed: set[tuple[uuid.UUID, str]] = field(default_factory=set)
+    untimed: bool = False
+    done_timed: set[tuple[uuid.UUID, str]] = field(default_factory=set)
+    done_any: bool = False
+
+    def verdict(self, is_over: bool) -> bool | None:
+        """True counts, False breaks, None is neutral."""
+        if self.timed:
+            if self.timed <= self.done_timed:
+                return True
+        elif self.untimed or self.done_any:
+            if self.done_any:
+                return True
+        else:
+            return None
+        return False if is_over else None
+
+
+async def client_days(
+    session: AsyncSession, client_id: uuid.UUID, start: date, end: date
+) -> dict[date, DayState]:
+    """Scheduled and done occurrences per local day: one query per table."""
+    days: dict[date, DayState] = defaultdict(DayState)
+    assignments = list(
+        (
+            await session.execute(
+                select(Assignment).where(
+                    Assignment.client_id == client_id,
+                    Assignment.first_date <= end,
+                    or_(Assignment.last_date.is_(None), Assignment.last_date >= start),
+                )
+            )
+        ).scalars()
+    )
+    timelines = await load_timelines(session, assignments)
+    for assignment in assignments:
+        for occ in timelines[assignment.id].occurrences(start, end):
+            if occ.suspended:
+                continue
+            state = days[occ.local_date]
+            if occ.local_time is None:
+                state.untimed = True
+            else:
+                state.timed.add((assignment.id, occ.local_time.strftime("%H:%M")))
+    done = await session.execute(
+        select(Completion.occurrence_date, Completion.assignment_id, Completion.occurrence_time)
+        .where(
+            Completion.client_id == client_id,
+            Completion.status == CompletionStatus.done,
+            Completion.occurrence_date.between(start, end),
+        )
+        .distinct()
+    )
+    for day, assignment_id, at in done:
+        state = days[day]
+        state.done_any = True
+        if at is not None:
+            state.done_timed.add((assignment_id, at))
+    return days
+
+
+def streaks(
+    days: dict[date, DayState], start: date, end: date, today: date
+) -> tuple[int, int, bool]:
+    """(current, longest, reached_start): `current` runs back from `end`; `reached_start`
+    says whether the walk hit `start` without a break (the streak may go on before it)."""
+    longest = run = 0
+    day = start
+    while day <= end:
+        verdict = days[day].verdict(is_over=day < today) if day in days else None
+        if verdict is True:
+            run += 1
+            longest = max(longest, run)
+        elif verdict is False:
+            run = 0
+        day += timedelta(days=1)
+    current = 0
+    day = end
+    while day >= start:
+        verdict = days[day].verdict(is_over=day < today) if day in days else None
+        if verdict is False:
+            return current, longest, False
+        if verdict is True:
+            current += 1
+        day -= timedelta(days=1)
+    return current, longest, True

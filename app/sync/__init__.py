@@ -1,0 +1,1 @@
+"""Change feed and webhooks: the event outbox read by integrations, signed and retried deliveries."""

@@ -223,3 +223,20 @@ async def make_completion(db: AsyncSession, client: User, assignment: Any, **fie
     completion, _ = await record_completion(db, principal_of(client), assignment, body)
     await db.flush()
     return completion
+
+
+async def make_goal(db: AsyncSession, author: User, client: User, steps: list[str] | None = None):
+    from app.goals.schemas import GoalCreate
+    from app.goals.service import create_goal
+
+    body = GoalCreate.model_validate(
+        {
+            "client_id": str(client.id),
+            "title": "Sleep before midnight on weeknights",
+            "why": "Mornings feel less heavy.",
+            "steps": steps if steps is not None else ["Set an alarm"],
+        }
+    )
+    goal = await create_goal(db, principal_of(author), body)
+    await db.flush()
+    return goal

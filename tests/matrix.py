@@ -22,6 +22,7 @@ from tests.factories import (
     make_api_client,
     make_assignment,
     make_completion,
+    make_goal,
     make_user,
     put_on_care_team,
     unique_email,
@@ -204,6 +205,22 @@ def recorders(ok: int) -> dict[str, int]:
         api_full=403,
         api_none=403,
     )
+
+
+async def a_fresh_goal(world: World, db: AsyncSession) -> dict[str, str]:
+    from sqlalchemy import select
+
+    from app.goals.models import GoalStep
+
+    goal = await make_goal(db, world.therapist, world.client)
+    step = await db.scalar(select(GoalStep).where(GoalStep.goal_id == goal.id))
+    await db.commit()
+    return {"goal_id": str(goal.id), "step_id": str(step.id)}
+
+
+def goal_writers(ok: int) -> dict[str, int]:
+    """Admin, care team and the client themself (and API clients with the write scope)."""
+    return expect(404, admin=ok, therapist=ok, client=ok, api_full=ok, api_none=403)
 
 
 def _client_credentials(world: World, principal: str) -> dict[str, Any]:
@@ -391,5 +408,44 @@ CASES: list[Case] = [
         recorders(201),
         params=a_fresh_completion,
         json=lambda w, p: {"body": "Can we talk about this?"},
+    ),
+    Case("GET", "/v1/goals", expect(200, api_none=403)),
+    Case(
+        "POST",
+        "/v1/goals",
+        goal_writers(201),
+        json=lambda w, p: {"client_id": str(w.client.id), "title": "Walk daily"},
+    ),
+    Case("GET", "/v1/goals/{goal_id}", own_client_read(), params=a_fresh_goal),
+    Case(
+        "PATCH",
+        "/v1/goals/{goal_id}",
+        goal_writers(200),
+        params=a_fresh_goal,
+        json=lambda w, p: {"why": "Energy for the kids."},
+    ),
+    Case("DELETE", "/v1/goals/{goal_id}", goal_writers(204), params=a_fresh_goal),
+    Case(
+        "POST",
+        "/v1/goals/{goal_id}/steps",
+        goal_writers(201),
+        params=a_fresh_goal,
+        json=lambda w, p: {"title": "Lay out shoes the night before"},
+    ),
+    Case(
+        "PATCH",
+        "/v1/goals/{goal_id}/steps/{step_id}",
+        goal_writers(200),
+        params=a_fresh_goal,
+        json=lambda w, p: {"done": True},
+    ),
+    Case("DELETE", "/v1/goals/{goal_id}/steps/{step_id}", goal_writers(204), params=a_fresh_goal),
+    Case("GET", "/v1/clients/{client_id}/achievements", own_client_read(), params=the_client),
+    Case("GET", "/v1/clients/{client_id}/metrics", own_client_read(), params=the_client),
+    Case("GET", "/v1/me/metrics", expect(403, client=200, client_other=200, other_client=200)),
+    Case(
+        "GET",
+        "/v1/caseload",
+        expect(200, client=403, client_other=403, other_client=403, api_none=403),
     ),
 ]

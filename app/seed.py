@@ -21,6 +21,8 @@ from app.completions.schemas import CompletionCreate
 from app.completions.service import record_completion
 from app.core.passwords import hash_secret
 from app.core.time import utcnow
+from app.goals.schemas import GoalCreate
+from app.goals.service import create_goal
 from app.templates.library import get_builtin
 from app.templates.service import builtin_template_id, sync_builtins
 
@@ -156,6 +158,20 @@ async def seed_homework(session: AsyncSession, world: DemoWorld) -> None:
         principal = Principal(
             therapist.id, therapist.clinic_id, Role.therapist, ROLE_SCOPES[Role.therapist]
         )
+        goal = await create_goal(
+            session,
+            principal,
+            GoalCreate(
+                client_id=client.id,
+                title="Start the workday calmer",
+                why="Mornings set the tone; I want to stop dreading them.",
+                steps=[
+                    "Notice the first worried thought of the day",
+                    "Breathe before opening email",
+                    "Write down one thing that went fine",
+                ],
+            ),
+        )
         for slug, rule, reminders, instructions in _DEMO_HOMEWORK:
             body = AssignmentCreate.model_validate(
                 {
@@ -167,6 +183,8 @@ async def seed_homework(session: AsyncSession, world: DemoWorld) -> None:
                 }
             )
             assignment = await create_assignment(session, principal, body)
+            if slug in ("breathing-exercise", "thought-record"):
+                assignment.goal_id = goal.id
             world.created += 1
             world.created += await seed_history(session, client, assignment)
 

@@ -216,10 +216,10 @@ async def make_completion(db: AsyncSession, client: User, assignment: Any, **fie
     from app.completions.service import record_completion
     from app.core.time import utcnow
 
-    body = CompletionCreate.model_validate(
-        {"completed_at": utcnow().isoformat(), "status": "skipped", "skip_reason": "forgot"}
-        | fields
-    )
+    defaults = {"completed_at": utcnow().isoformat(), "status": "skipped"}
+    if fields.get("status", "skipped") == "skipped":
+        defaults["skip_reason"] = "forgot"
+    body = CompletionCreate.model_validate(defaults | fields)
     completion, _ = await record_completion(db, principal_of(client), assignment, body)
     await db.flush()
     return completion

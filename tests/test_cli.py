@@ -37,6 +37,9 @@ def test_seed_demo_is_idempotent_and_prints_the_credentials(sqlite_env, capsys):
     assert _count(sqlite_env, "SELECT count(*) FROM clinic") == 2
     assert _count(sqlite_env, "SELECT count(*) FROM care_team_member") == 3
     assert _count(sqlite_env, "SELECT count(*) FROM assignment") == 9
+    assert _count(sqlite_env, "SELECT count(*) FROM goal") == 3
+    assert _count(sqlite_env, "SELECT count(*) FROM assignment WHERE goal_id IS NOT NULL") == 6
+    assert _count(sqlite_env, "SELECT count(*) FROM completion") > 50
     assert _count(sqlite_env, "SELECT count(*) FROM template WHERE source = 'builtin'") == 10
 
 

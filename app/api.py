@@ -11,6 +11,8 @@ from app.clinics import staff_router
 from app.completions import router as completions_router
 from app.goals import router as goals_router
 from app.metrics import router as metrics_router
+from app.sync import router as sync_router
+from app.sync import webhooks_router
 from app.templates import router as templates_router
 
 api_router = APIRouter(prefix="/v1")
@@ -25,6 +27,8 @@ for module in (
     goals_router,
     agenda_router,
     metrics_router,
+    sync_router,
+    webhooks_router,
 ):
     api_router.include_router(module.router)
 

@@ -164,6 +164,37 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
     print(f"admin {_run_in_session(work)} created")
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Webhook deliveries, reminders and purges; run one or more beside the API processes."""
+    import signal
+
+    from app.core.db import create_engine, create_sessionmaker
+    from app.core.logging import configure_logging
+    from app.sync.worker import Worker
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        worker = Worker(
+            create_sessionmaker(engine), allow_http_loopback=settings.webhook_allow_http_loopback
+        )
+        try:
+            if args.once:
+                print(json.dumps(await worker.run_once()))
+            else:
+                await worker.run_forever(settings.worker_interval_seconds, stop)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="homework-api", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--migrate", action="store_true", help="also migrate a PostgreSQL database")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="deliver webhooks and announce reminders")
+    worker.add_argument("--once", action="store_true", help="run one round and exit")
+    worker.set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="upgrade the database to the latest migration").set_defaults(
         func=cmd_migrate

@@ -1,5 +1,6 @@
 """create_app(): settings, database, middleware, error handlers, routers and the OpenAPI document."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,6 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import api_router, root_router
+from app.auth.principal import idempotency_scope
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
@@ -17,6 +19,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.ratelimit import Limiter
 from app.core.routing import install_openapi
+from app.sync.worker import Worker
 
 DESCRIPTION = """\
 A headless REST API for therapy homework: the exercises a therapist gives a client between
@@ -35,7 +38,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        in_process = settings.worker_in_process
+        if in_process is None:
+            in_process = settings.is_sqlite and settings.app_env != "test"
+        if in_process:
+            worker = Worker(
+                app.state.sessionmaker, allow_http_loopback=settings.webhook_allow_http_loopback
+            )
+            task = asyncio.create_task(worker.run_forever(settings.worker_interval_seconds, stop))
         yield
+        stop.set()
+        if task is not None:
+            await task
         await engine.dispose()
 
     app = FastAPI(
@@ -50,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.jwt = JwtCodec(settings)
     app.state.limiter = Limiter(settings.redis_url, settings.redis_key_prefix)
+    app.state.idempotency_scope = idempotency_scope
 
     install_error_handlers(app)
     app.include_router(health_router)

@@ -4,8 +4,10 @@ from app.assignments import models as assignment_models
 from app.auth import models as auth_models
 from app.clinics import models as clinic_models
 from app.completions import models as completion_models
+from app.core import idempotency, outbox
 from app.core.models import Base
 from app.goals import models as goal_models
+from app.sync import models as sync_models
 from app.templates import models as template_models
 
 metadata = Base.metadata
@@ -16,6 +18,9 @@ __all__ = [
     "clinic_models",
     "completion_models",
     "goal_models",
+    "idempotency",
     "metadata",
+    "outbox",
+    "sync_models",
     "template_models",
 ]

@@ -54,6 +54,8 @@ class Assignment(Entity, Base):
     first_date: Mapped[date] = mapped_column(Date)
     last_date: Mapped[date | None] = mapped_column(Date, default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the worker next announces a reminder (null when none is due or it is not active).
+    next_reminder_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL"), default=None
     )

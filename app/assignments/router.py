@@ -14,6 +14,7 @@ from app.auth.models import User
 from app.auth.principal import Anyone, StaffWriter
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.outbox import emit
 from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
 from app.core.routing import ProblemRoute, problem_responses
 from app.core.time import utcnow
@@ -42,7 +43,9 @@ async def create_assignment(
     assignment = await service.create_assignment(session, principal, body)
     response.headers["Location"] = f"/v1/assignments/{assignment.id}"
     set_etag(response, assignment.version)
-    return (await _reads(session, [assignment]))[0]
+    read = (await _reads(session, [assignment]))[0]
+    emit(session, "assignment.created", read)
+    return read
 
 
 @router.get("/assignments", operation_id="listAssignments", summary="List visible assignments")
@@ -103,7 +106,10 @@ async def update_assignment(
     client_tz = await session.scalar(select(User.timezone).where(User.id == assignment.client_id))
     await service.update_assignment(session, str(client_tz), assignment, body)
     set_etag(response, assignment.version)
-    return (await _reads(session, [assignment]))[0]
+    read = (await _reads(session, [assignment]))[0]
+    cancelled = body.status == AssignmentStatus.cancelled
+    emit(session, "assignment.cancelled" if cancelled else "assignment.updated", read)
+    return read
 
 
 @router.delete(
@@ -122,3 +128,4 @@ async def cancel_assignment(
     assignment = await get_visible_assignment(session, principal, assignment_id, for_update=True)
     check_if_match(if_match, assignment.version)
     await service.cancel_assignment(session, assignment)
+    emit(session, "assignment.cancelled", (await _reads(session, [assignment]))[0])

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import column, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.assignments.models import (
     FINAL_STATUSES,
@@ -14,7 +15,7 @@ from app.assignments.models import (
     AssignmentSchedule,
     AssignmentStatus,
 )
-from app.assignments.occurrences import Timeline
+from app.assignments.occurrences import Timeline, load_timelines
 from app.assignments.recurrence import schedule_dates
 from app.assignments.schedules import Reminders, ScheduleRead
 from app.assignments.schemas import AssignmentCreate, AssignmentRead, AssignmentUpdate
@@ -140,6 +141,7 @@ async def create_assignment(
         )
     )
     await session.flush()
+    await refresh_next_reminder(session, assignment)
     return assignment
 
 
@@ -212,6 +214,7 @@ async def update_assignment(
     if body.status is not None:
         await _transition(session, assignment, body.status, now)
     await session.flush()
+    await refresh_next_reminder(session, assignment)
 
 
 async def cancel_assignment(session: AsyncSession, assignment: Assignment) -> None:
@@ -220,6 +223,28 @@ async def cancel_assignment(session: AsyncSession, assignment: Assignment) -> No
             raise InvalidTransition("A completed assignment cannot be cancelled.")
         await _transition(session, assignment, AssignmentStatus.cancelled, utcnow())
         await session.flush()
+        await refresh_next_reminder(session, assignment)
+
+
+async def refresh_next_reminder(
+    session: AsyncSession, assignment: Assignment, after: datetime | None = None
+) -> None:
+    """Keep `next_reminder_at` current, so the worker finds due reminders by index."""
+
+    value = None
+    if assignment.status == AssignmentStatus.active:
+        timeline = (await load_timelines(session, [assignment]))[assignment.id]
+        reminders = Reminders.model_validate(assignment.reminders)
+        value = timeline.next_reminder_at(reminders, after or utcnow())
+    if assignment.next_reminder_at != value:
+        # Bookkeeping for the worker, not a change of the resource: no version bump.
+        await session.execute(
+            update(Assignment)
+            .where(Assignment.id == assignment.id)
+            .values(next_reminder_at=value)
+            .execution_options(synchronize_session=False)
+        )
+        set_committed_value(assignment, "next_reminder_at", value)
 
 
 def assignment_read(assignment: Assignment, timeline: Timeline, now: datetime) -> AssignmentRead:

@@ -132,6 +132,20 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+def idempotency_scope(request: Request) -> str | None:
+    """Whose Idempotency-Keys these are: the token's subject, checked but not looked up (the
+    request itself still goes through the full principal check)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        claims = request.app.state.jwt.decode(token.strip(), typ="access")
+    except TokenError:
+        return None
+    return f"{claims.get('kind')}:{claims.get('sub')}"
+
+
 def allow(
     *roles: Role, scope: Scope | None = None, api_clients: bool = True
 ) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:

@@ -25,6 +25,7 @@ from app.clinics.schemas import (
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable
 from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.outbox import emit
 from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
 from app.core.routing import ProblemRoute, problem_responses
 
@@ -102,6 +103,7 @@ async def create_client(
     )
     response.headers["Location"] = f"/v1/clients/{client.id}"
     read = (await service.client_reads(session, [client]))[0]
+    emit(session, "client.created", read, client_id=client.id)
     return ClientCreated(
         **read.model_dump(), invitation=InvitationRead(code=code, expires_at=expires_at)
     )
@@ -139,7 +141,9 @@ async def update_client(
     check_if_match(if_match, client.version)
     await service.update_client(session, client, body)
     set_etag(response, client.version)
-    return (await service.client_reads(session, [client]))[0]
+    read = (await service.client_reads(session, [client]))[0]
+    emit(session, "client.updated", read, client_id=client.id)
+    return read
 
 
 async def _care_team_read(session: SessionDep, client: User) -> CareTeamRead:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.completions.days import client_days, streaks
 from app.completions.models import Achievement, AchievementType, Completion, CompletionStatus
+from app.core.outbox import record_event
 from app.templates.models import TemplateVersion
 from app.templates.repository import definition_of
 
@@ -46,6 +47,23 @@ async def award(
             session.add(achievement)
     except IntegrityError:
         return None
+    record_event(
+        session,
+        "achievement.earned",
+        resource_type="achievement",
+        resource_id=achievement.id,
+        clinic_id=clinic_id,
+        client_id=client_id,
+        payload={
+            "id": str(achievement.id),
+            "type": type_.value,
+            "title": title,
+            "key": key,
+            "refers_to_type": achievement.refers_to_type,
+            "refers_to_id": str(achievement.refers_to_id) if achievement.refers_to_id else None,
+            "earned_at": achievement.earned_at.isoformat(),
+        },
+    )
     return achievement
 
 

@@ -18,8 +18,9 @@ from app.assignments.schedules import parse_hhmm
 from app.auth.principal import Principal
 from app.completions.achievements import award_for_completion
 from app.completions.models import Comment, Completion, CompletionStatus
-from app.completions.schemas import CompletionCreate, CompletionRead, CompletionUpdate
+from app.completions.schemas import CommentRead, CompletionCreate, CompletionRead, CompletionUpdate
 from app.core.errors import Conflict, Forbidden, Unprocessable
+from app.core.outbox import emit, record_event
 from app.core.time import utcnow
 from app.templates.models import TemplateVersion
 from app.templates.repository import definition_of
@@ -239,6 +240,7 @@ async def record_completion(
         raise
     today = now.astimezone(ZoneInfo(assignment.schedule["timezone"])).date()
     await award_for_completion(session, completion, today)
+    _emit(session, "completion.created", completion, was_risky=False)
     return completion, True
 
 
@@ -249,6 +251,7 @@ async def update_completion(
         raise CompletionConflict("A reviewed completion cannot be edited.")
     if utcnow() - completion.created_at > EDIT_WINDOW:
         raise Forbidden("Completions can be edited for 24 hours after they were recorded.")
+    was_risky = completion.risk
     changes = body.model_dump(exclude_unset=True)
     status = CompletionStatus(changes.get("status", completion.status))
     if status != completion.status:
@@ -275,6 +278,7 @@ async def update_completion(
     completion.score_total = score["total"] if score else None
     completion.score_band = score["band"] if score else None
     await session.flush()
+    _emit(session, "completion.updated", completion, was_risky=was_risky)
 
 
 async def review_completion(
@@ -286,6 +290,7 @@ async def review_completion(
     if comment:
         await add_comment(session, principal, completion, comment)
     await session.flush()
+    _emit(session, "completion.reviewed", completion, was_risky=completion.risk)
 
 
 async def add_comment(
@@ -301,7 +306,24 @@ async def add_comment(
     )
     session.add(comment)
     await session.flush()
+    record_event(
+        session,
+        "comment.created",
+        resource_type="comment",
+        resource_id=comment.id,
+        clinic_id=comment.clinic_id,
+        client_id=comment.client_id,
+        payload=CommentRead.model_validate(comment).model_dump(mode="json"),
+    )
     return comment
+
+
+def _emit(session: AsyncSession, type_: str, completion: Completion, *, was_risky: bool) -> None:
+    read = completion_read(completion)
+    emit(session, type_, read)
+    if completion.risk and not was_risky:
+        # A separate event, so an integration can route risk to whoever is on call.
+        emit(session, "completion.risk_flagged", read)
 
 
 def local_day_of(instant: datetime, tz: str) -> date:

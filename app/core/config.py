@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
 
+    webhook_allow_http_loopback: bool = False  # development only: http://127.0.0.1 receivers
+    worker_in_process: bool | None = None  # default: yes with SQLite, no with PostgreSQL
+    worker_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 

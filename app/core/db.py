@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from app.core import idempotency
 from app.core.config import Settings
 
 # Whether the current request may write. On SQLite a writing transaction starts with
@@ -78,11 +79,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             request.state.session = session
             try:
                 yield session
-            except BaseException:
+            except BaseException as exc:
                 await session.rollback()
+                await idempotency.after_rollback(request, exc)
                 raise
             else:
-                await session.commit()
+                await idempotency.before_commit(request, session)
+                try:
+                    await session.commit()
+                except BaseException as exc:
+                    await session.rollback()
+                    await idempotency.after_rollback(request, exc)
+                    raise
     finally:
         write_intent.reset(token)
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -268,9 +269,20 @@ def internal_error_response(request_id: str | None, exc: BaseException) -> JSONR
     )
 
 
+async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
+    # Two writers read the same version; the second UPDATE matched no row. Same answer as a
+    # stale If-Match: fetch again and retry.
+    return problem_response(
+        412, slug="precondition-failed",
+        detail="The resource changed while this request was running. Fetch it and retry.",
+        instance=request.url.path, request_id=request_id_of(request),
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StaleDataError, _stale)  # type: ignore[arg-type]
     for exc_type in (OperationalError, DBAPIError, PoolTimeoutError, ConnectionError):
         app.add_exception_handler(exc_type, _database_unavailable)

@@ -8,6 +8,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.core.errors import PROBLEM_MEDIA_TYPE, Problem
+from app.core.idempotency import HEADER as IDEMPOTENCY_HEADER
+from app.core.idempotency import idempotent
 
 _DESCRIPTIONS = {
     400: "Malformed request (for example a body that is not JSON).",
@@ -52,6 +54,10 @@ class ProblemRoute(APIRoute):
         for status in defaults:
             self.responses.setdefault(status, problem_responses(status)[status])
 
+    def get_route_handler(self) -> Callable[..., Any]:
+        handler = super().get_route_handler()
+        return idempotent(handler) if "POST" in self.methods else handler
+
 
 def _problem_media_type(spec: dict[str, Any]) -> None:
     ref = "#/components/schemas/Problem"
@@ -64,11 +70,38 @@ def _problem_media_type(spec: dict[str, Any]) -> None:
                     content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
 
 
+def _idempotency_header(spec: dict[str, Any]) -> None:
+    parameter = {
+        "name": IDEMPOTENCY_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "Makes a retry safe: the first answer for this key (per caller) is "
+        "stored for 24 hours and replayed byte for byte with `Idempotent-Replayed: true`. "
+        "Another body with the same key is 422; a retry while the first still runs is 409. "
+        "Ignored by the unauthenticated token endpoints.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    }
+    for path_item in spec.get("paths", {}).values():
+        operation = path_item.get("post")
+        if operation is not None:
+            operation.setdefault("parameters", []).append(parameter)
+            operation["responses"].setdefault(
+                "409",
+                {
+                    "description": _DESCRIPTIONS[409],
+                    "content": {
+                        PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    },
+                },
+            )
+
+
 def install_openapi(app: FastAPI, **info: Any) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             spec = get_openapi(routes=app.routes, **info)
             _problem_media_type(spec)
+            _idempotency_header(spec)
             app.openapi_schema = spec
         return app.openapi_schema
 

@@ -1,5 +1,6 @@
 """Who the record is about and who looks after them: Patient, Practitioner and Organization."""
 
+import re
 from typing import Any
 
 from app.fhir.common import (
@@ -15,6 +16,7 @@ from app.fhir.inputs import ClientInput, ClinicInput, TherapistInput
 # An invited client's record is already in use by the clinic (assignments can be prepared
 # before they accept), so only a deactivated client's record is inactive.
 PATIENT_ACTIVE = {"invited": True, "active": True, "deactivated": False}
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 
 
 def _name(display_name: str | None) -> list[dict[str, Any]] | None:
@@ -28,9 +30,18 @@ def _email(email: str | None) -> list[dict[str, Any]] | None:
     return [{"system": "email", "value": value}] if value else None
 
 
+def _identifier(system: str | None, value: str) -> dict[str, Any]:
+    # Staff may label an external id "Epic MRN" rather than give a URI; FHIR wants an absolute
+    # URI in `system`, so such a label is kept as the identifier's type text instead.
+    system = text_or_none(system)
+    if system is not None and _ABSOLUTE_URI.fullmatch(system):
+        return {"system": system, "value": value}
+    return compact({"type": {"text": system} if system else None, "value": value})
+
+
 def patient(client: ClientInput, clinic_id: str | None) -> dict[str, Any]:
     identifiers = [
-        compact({"system": text_or_none(e.get("system")), "value": text_or_none(e.get("value"))})
+        _identifier(e.get("system"), e["value"])
         for e in client.get("external_ids") or []
         if text_or_none(e.get("value"))
     ]

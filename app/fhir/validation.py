@@ -4,7 +4,8 @@ A failure here is a bug in a mapper, not bad input from a user, so it raises rat
 returning something half-valid: an EHR that imports an invalid resource may reject the whole
 bundle, or worse, accept it and misread it. The models check structure and datatypes (ids'
 characters, instants, dates, required elements, unknown elements); they do not check that
-codes are in their value sets, so mappers use fixed code tables (see `test_mapping.py`).
+codes are in their value sets: mappers use fixed code tables, and the tests check them
+against the R4 value sets (`tests/fhir/fhir_checks.py`).
 """
 
 from typing import Any

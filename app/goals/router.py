@@ -13,6 +13,7 @@ from app.completions.models import Achievement
 from app.core.db import SessionDep
 from app.core.errors import NotFound
 from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.outbox import emit, record_event
 from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
 from app.core.routing import ProblemRoute, problem_responses
 from app.goals import service
@@ -37,6 +38,14 @@ GoalWriter = Annotated[
 
 class StepNotFound(NotFound):
     slug = "goal-step-not-found"
+
+
+async def _announce(
+    session: SessionDep, goal: Goal, type_: str, response: Response | None = None
+) -> GoalRead:
+    read = await _read(session, goal, response)
+    emit(session, type_, read)
+    return read
 
 
 async def _read(session: SessionDep, goal: Goal, response: Response | None = None) -> GoalRead:
@@ -76,7 +85,7 @@ async def create_goal(
 ) -> GoalRead:
     goal = await service.create_goal(session, principal, body)
     response.headers["Location"] = f"/v1/goals/{goal.id}"
-    return await _read(session, goal, response)
+    return await _announce(session, goal, "goal.created", response)
 
 
 @router.get(
@@ -107,8 +116,12 @@ async def update_goal(
 ) -> GoalRead:
     goal = await get_visible_goal(session, principal, goal_id, for_update=True)
     check_if_match(if_match, goal.version)
+    achieved_before = goal.achieved_at is not None
     await service.update_goal(session, goal, body)
-    return await _read(session, goal, response)
+    read = await _announce(session, goal, "goal.updated", response)
+    if goal.achieved_at is not None and not achieved_before:
+        emit(session, "goal.achieved", read)
+    return read
 
 
 @router.delete(
@@ -123,6 +136,16 @@ async def delete_goal(
 ) -> None:
     goal = await get_visible_goal(session, principal, goal_id, for_update=True)
     check_if_match(if_match, goal.version)
+    tombstone = {"id": str(goal.id), "deleted": True}
+    record_event(
+        session,
+        "goal.deleted",
+        resource_type="goal",
+        resource_id=goal.id,
+        clinic_id=goal.clinic_id,
+        client_id=goal.client_id,
+        payload=tombstone,
+    )
     await service.delete_goal(session, goal)
 
 
@@ -142,6 +165,7 @@ async def create_step(
 ) -> StepRead:
     goal = await get_visible_goal(session, principal, goal_id, for_update=True)
     step = await service.add_step(session, goal, body)
+    await _announce(session, goal, "goal.updated")
     response.headers["Location"] = f"/v1/goals/{goal.id}/steps/{step.id}"
     set_etag(response, step.version)
     return StepRead.model_validate(step)
@@ -175,6 +199,7 @@ async def update_step(
     step = await _step(session, goal, step_id)
     check_if_match(if_match, step.version)
     await service.update_step(session, goal, step, body)
+    await _announce(session, goal, "goal.updated")
     set_etag(response, step.version)
     return StepRead.model_validate(step)
 
@@ -197,6 +222,7 @@ async def delete_step(
     step = await _step(session, goal, step_id)
     check_if_match(if_match, step.version)
     await service.delete_step(session, goal, step)
+    await _announce(session, goal, "goal.updated")
 
 
 @router.get(

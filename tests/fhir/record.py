@@ -174,7 +174,9 @@ def record(**overrides: Any) -> dict[str, Any]:
             completion(3, 2, "thought-record", example("thought-record"), at=NEW),
             completion(4, 3, "cognitive-distortions", example("cognitive-distortions"), at=NEW),
             completion(5, 4, "gad-7", example("gad-7"), at="2026-10-05T18:00:00+00:00"),
-            completion(6, 2, "thought-record", {}, at="2026-11-18T19:00:00+00:00", status="skipped"),
+            completion(
+                6, 2, "thought-record", {}, at="2026-11-18T19:00:00+00:00", status="skipped"
+            ),
             completion(7, 5, "activity-log", example("activity-log"), at=OLD),
         ],
         "goals": [

@@ -7,19 +7,10 @@ its type, and by checking bound codes against the R4 value sets (which the libra
 import re
 from datetime import UTC, datetime
 
-import pytest
-
-from app.fhir.mapping import (
-    InvalidFhirResource,
-    MissingTemplateVersion,
-    everything_bundle,
-    questionnaire,
-)
-from app.fhir.validation import validate_resource
+from app.fhir.mapping import everything_bundle
 from tests.fhir.fhir_checks import (
     ID_PATTERN,
     VALUE_SETS,
-    all_items,
     coded_values,
     one,
     resources,
@@ -31,12 +22,9 @@ from tests.fhir.record import (
     CLIENT_ID,
     GOAL_RUNNING,
     GOAL_SLEEP,
-    SPLIT,
     TEMPLATE_IDS,
-    aid,
     cid,
     record,
-    template_version,
 )
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -45,11 +33,6 @@ LOINC = "http://loinc.org"
 
 def bundle_of(**overrides):
     return everything_bundle(record(**overrides), now=NOW)
-
-
-def response_answers(response: dict) -> dict[str, list]:
-    """linkId -> answers, for the top-level items of a QuestionnaireResponse."""
-    return {item["linkId"]: item.get("answer", []) for item in response.get("item", [])}
 
 
 def test_bundle_is_a_collection_and_validates_as_an_r4b_bundle():
@@ -138,6 +121,16 @@ def test_patient_carries_identifiers_email_organization_and_last_update():
     assert patient["meta"]["lastUpdated"] == "2026-10-02T10:00:00+00:00"
 
 
+def test_external_id_labelled_without_a_uri_keeps_the_label_as_identifier_type():
+    data = record()
+    data["client"]["external_ids"] = [{"system": "Epic MRN", "value": "E-77"}]
+
+    patient = one(everything_bundle(data, now=NOW), "Patient", CLIENT_ID)
+
+    assert patient["identifier"][0] == {"type": {"text": "Epic MRN"}, "value": "E-77"}
+    validated(patient)
+
+
 def test_deactivated_client_is_an_inactive_patient():
     data = record()
     data["client"]["status"] = "deactivated"
@@ -208,7 +201,11 @@ def test_weekly_rrule_becomes_timing_repeat_and_keeps_the_rule_verbatim():
 
 def test_schedule_count_and_until_become_timing_count_and_bounds():
     plan = one(bundle_of(), "CarePlan", CLIENT_ID)
-    repeats = {a["detail"]["scheduledTiming"].get("code", {}).get("text"): a for a in plan["activity"]}
+    repeats = {
+        a["detail"]["scheduledTiming"].get("code", {}).get("text"): a
+        for a in plan["activity"]
+        if "scheduledTiming" in a["detail"]
+    }
 
     phq9 = repeats["FREQ=WEEKLY;INTERVAL=2;BYDAY=MO"]["detail"]["scheduledTiming"]["repeat"]
     daily = repeats["FREQ=DAILY;UNTIL=20261031"]["detail"]["scheduledTiming"]["repeat"]
@@ -245,7 +242,9 @@ def test_goals_map_status_achievement_target_and_why():
     assert sleep["achievementStatus"]["coding"][0]["code"] == "in-progress"
     assert sleep["description"] == {"text": "Sleep before midnight on weeknights"}
     assert sleep["target"] == [{"dueDate": "2027-01-31"}]
-    assert {"text": "Why this matters: I want to have the energy to enjoy mornings with my kids."} in sleep["note"]
+    assert {
+        "text": "Why this matters: I want to have the energy to enjoy mornings with my kids."
+    } in sleep["note"]
     assert running["lifecycleStatus"] == "completed"
     assert running["achievementStatus"]["coding"][0]["code"] == "achieved"
     assert "target" not in running and "note" not in running

@@ -1,0 +1,107 @@
+"""The transactional outbox: events written in the same transaction as the change they announce.
+
+Services call `record_event()`; the rows are inserted by a `before_commit` hook, so every
+commit path (requests, workers, CLI) writes them, and a rolled-back change leaves none. On
+PostgreSQL the hook first takes a transaction-level advisory lock: event rows then get their
+sequence numbers in commit order, so a reader polling `sequence > cursor` can never see a
+later number before an earlier one commits (no missed events). SQLite serializes writers anyway.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, event, insert, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from app.core.ids import new_id
+from app.core.models import Base
+from app.core.time import utcnow
+
+OUTBOX_LOCK_KEY = 727_100_001  # any constant, shared by every process
+
+
+class Event(Base):
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_clinic_id_sequence", "clinic_id", "sequence"),
+        Index("ix_event_client_id_sequence", "client_id", "sequence"),
+    )
+
+    # BIGINT on PostgreSQL; SQLite needs INTEGER PRIMARY KEY for its rowid autoincrement.
+    sequence: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[uuid.UUID] = mapped_column(unique=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[uuid.UUID]
+    clinic_id: Mapped[uuid.UUID]
+    client_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[dict[str, Any]]
+
+
+def record_event(
+    session: Any,
+    type_: str,
+    *,
+    resource_type: str,
+    resource_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    client_id: uuid.UUID | None,
+    payload: dict[str, Any],
+) -> uuid.UUID:
+    """Queue an event for this session's transaction (AsyncSession or Session)."""
+    sync = getattr(session, "sync_session", session)
+    event_id = new_id()
+    sync.info.setdefault("outbox", []).append(
+        {
+            "id": event_id,
+            "type": type_,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "clinic_id": clinic_id,
+            "client_id": client_id,
+            "occurred_at": utcnow(),
+            "payload": payload,
+        }
+    )
+    return event_id
+
+
+def _write_outbox(session: Session) -> None:
+    rows = session.info.pop("outbox", None)
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
+    session.execute(insert(Event), rows)
+
+
+def _drop_outbox(session: Session, *_: Any) -> None:
+    session.info.pop("outbox", None)
+
+
+def install_outbox() -> None:
+    """Hook every ORM session (idempotent)."""
+    if not event.contains(Session, "before_commit", _write_outbox):
+        event.listen(Session, "before_commit", _write_outbox)
+        event.listen(Session, "after_rollback", _drop_outbox)
+
+
+install_outbox()
+
+
+def emit(session: Any, type_: str, resource: Any, *, client_id: uuid.UUID | None = None) -> None:
+    """Queue `type_` (e.g. "assignment.created") with `resource`, a response model that has
+    `id` and `clinic_id` (and usually `client_id`), as the payload the API would answer."""
+    record_event(
+        session,
+        type_,
+        resource_type=type_.split(".", 1)[0],
+        resource_id=resource.id,
+        clinic_id=resource.clinic_id,
+        client_id=client_id if client_id is not None else getattr(resource, "client_id", None),
+        payload=resource.model_dump(mode="json"),
+    )

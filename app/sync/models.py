@@ -1,0 +1,79 @@
+"""Webhook endpoints, their deliveries, the dispatch cursor and sent reminders."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.ids import new_id
+from app.core.models import Base, Entity
+from app.core.time import utcnow
+
+
+class Webhook(Entity, Base):
+    __tablename__ = "webhook"
+
+    clinic_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("clinic.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[Any]]
+    active: Mapped[bool] = mapped_column(default=True)
+    # Needed in clear to sign deliveries; shown to the caller once, never answered again.
+    secret: Mapped[str] = mapped_column(String(100))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), default=None
+    )
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        Index("ix_webhook_delivery_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    webhook_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[uuid.UUID]
+    event_sequence: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    # A worker that claimed the delivery owns it until then (a crashed worker's claim expires).
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DispatchCursor(Base):
+    """One row: the last event sequence fanned out to webhook deliveries."""
+
+    __tablename__ = "webhook_dispatch_cursor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SentReminder(Base):
+    """A reminder announced once: the unique key stops a second worker from repeating it."""
+
+    __tablename__ = "sent_reminder"
+    __table_args__ = (UniqueConstraint("assignment_id", "remind_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    assignment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("assignment.id", ondelete="CASCADE")
+    )
+    remind_at: Mapped[datetime]
+    occurrence_due_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,321 @@
+"""The background worker: fans events out to webhooks, delivers them signed with retries,
+announces due reminders, and purges expired idempotency keys.
+
+Any number of workers may run side by side on PostgreSQL: deliveries and reminders are
+claimed with `SELECT ... FOR UPDATE SKIP LOCKED` (and a lease, `locked_until`, so a crashed
+worker's claims come back), fan-out is serialized by locking the one cursor row, and every
+announcement has a unique key. With the embedded SQLite default one worker runs inside `serve`.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.assignments.models import Assignment, AssignmentStatus
+from app.assignments.occurrences import load_timelines
+from app.assignments.schedules import Reminders
+from app.assignments.service import refresh_next_reminder
+from app.core.idempotency import IdempotencyRecord
+from app.core.outbox import Event, record_event
+from app.core.time import utcnow
+from app.sync.backoff import DISABLE_AFTER_CONSECUTIVE_FAILURES, next_retry_delay
+from app.sync.models import DispatchCursor, SentReminder, Webhook, WebhookDelivery
+from app.sync.signing import signature_headers
+from app.sync.urls import UnsafeWebhookUrl, check_webhook_url
+
+logger = logging.getLogger("homework.worker")
+LEASE = timedelta(seconds=60)
+DELIVERY_TIMEOUT = 10.0
+STALE_REMINDER = timedelta(hours=1)
+
+
+def event_body(event: Event | None, delivery: WebhookDelivery, webhook: Webhook) -> bytes:
+    if event is None:  # a ping has no outbox row
+        document: dict[str, Any] = {
+            "id": str(delivery.event_id),
+            "sequence": 0,
+            "type": "webhook.ping",
+            "resource_type": "webhook",
+            "resource_id": str(webhook.id),
+            "client_id": None,
+            "clinic_id": str(webhook.clinic_id),
+            "occurred_at": delivery.created_at.isoformat(),
+            "data": {"id": str(webhook.id)},
+        }
+    else:
+        document = {
+            "id": str(event.id),
+            "sequence": event.sequence,
+            "type": event.type,
+            "resource_type": event.resource_type,
+            "resource_id": str(event.resource_id),
+            "client_id": str(event.client_id) if event.client_id else None,
+            "clinic_id": str(event.clinic_id),
+            "occurred_at": event.occurred_at.isoformat(),
+            "data": event.payload,
+        }
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+@dataclass
+class Worker:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    allow_http_loopback: bool = False
+    batch: int = 50
+    http: httpx.AsyncClient | None = None
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"fanned_out": 0, "delivered": 0, "failed": 0, "reminders": 0}
+    )
+
+    def _postgres(self, session: AsyncSession) -> bool:
+        return session.get_bind().dialect.name == "postgresql"
+
+    async def run_once(self) -> dict[str, int]:
+        await self.fan_out()
+        await self.deliver_due()
+        await self.announce_reminders()
+        await self.purge()
+        return self.stats
+
+    async def run_forever(self, interval: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:  # keep serving; the next round retries
+                logger.exception("worker round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def fan_out(self) -> int:
+        """One delivery per (matching webhook, event), exactly once across workers."""
+        async with self.sessionmaker() as session, session.begin():
+            cursor = await session.scalar(
+                select(DispatchCursor).where(DispatchCursor.id == 1).with_for_update()
+            )
+            if cursor is None:
+                try:
+                    async with session.begin_nested():
+                        session.add(DispatchCursor(id=1, last_sequence=0))
+                except IntegrityError:
+                    return 0  # another worker created it; next round
+                cursor = await session.get(DispatchCursor, 1)
+            assert cursor is not None
+            events = list(
+                (
+                    await session.execute(
+                        select(Event)
+                        .where(Event.sequence > cursor.last_sequence)
+                        .order_by(Event.sequence)
+                        .limit(500)
+                    )
+                ).scalars()
+            )
+            if not events:
+                return 0
+            hooks = list(
+                (
+                    await session.execute(
+                        select(Webhook).where(
+                            Webhook.active.is_(True),
+                            Webhook.clinic_id.in_({e.clinic_id for e in events}),
+                        )
+                    )
+                ).scalars()
+            )
+            made = 0
+            for event in events:
+                for hook in hooks:
+                    if hook.clinic_id == event.clinic_id and event.type in hook.event_types:
+                        session.add(
+                            WebhookDelivery(
+                                webhook_id=hook.id,
+                                event_id=event.id,
+                                event_sequence=event.sequence,
+                                event_type=event.type,
+                            )
+                        )
+                        made += 1
+            cursor.last_sequence = events[-1].sequence
+        self.stats["fanned_out"] += made
+        return made
+
+    async def _claim(self) -> list[uuid.UUID]:
+        now = utcnow()
+        async with self.sessionmaker() as session, session.begin():
+            stmt = (
+                select(WebhookDelivery)
+                .where(
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                    or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+                )
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(self.batch)
+            )
+            if self._postgres(session):
+                stmt = stmt.with_for_update(skip_locked=True)
+            claimed = list((await session.execute(stmt)).scalars())
+            for delivery in claimed:
+                delivery.locked_until = now + LEASE
+                delivery.attempts += 1
+            return [d.id for d in claimed]
+
+    async def deliver_due(self) -> int:
+        ids = await self._claim()
+        if not ids:
+            return 0
+        client = self.http or httpx.AsyncClient(timeout=DELIVERY_TIMEOUT, follow_redirects=False)
+        try:
+            await asyncio.gather(*(self._deliver(client, d) for d in ids))
+        finally:
+            if self.http is None:
+                await client.aclose()
+        return len(ids)
+
+    async def _deliver(self, client: httpx.AsyncClient, delivery_id: uuid.UUID) -> None:
+        async with self.sessionmaker() as session:
+            delivery = await session.get(WebhookDelivery, delivery_id)
+            assert delivery is not None
+            webhook = await session.get(Webhook, delivery.webhook_id)
+            event = await session.scalar(select(Event).where(Event.id == delivery.event_id))
+        if webhook is None:
+            return
+        body = event_body(event, delivery, webhook)
+        status_code, error = None, None
+        try:
+            # Checked again now: the host's addresses may have changed since registration.
+            url = await check_webhook_url(webhook.url, allow_http_loopback=self.allow_http_loopback)
+            headers = signature_headers(str(delivery.event_id), webhook.secret, body)
+            headers["Content-Type"] = "application/json"
+            response = await client.post(
+                url, content=body, headers=headers, timeout=DELIVERY_TIMEOUT
+            )
+            status_code = response.status_code
+            ok = 200 <= status_code < 300
+            if not ok:
+                error = f"HTTP {status_code}"
+        except UnsafeWebhookUrl as exc:
+            ok, error = False, f"unsafe url: {exc}"[:500]
+        except httpx.HTTPError as exc:
+            ok, error = False, f"{type(exc).__name__}"[:500]
+        await self._record(delivery_id, ok, status_code, error)
+
+    async def _record(
+        self, delivery_id: uuid.UUID, ok: bool, status_code: int | None, error: str | None
+    ) -> None:
+        now = utcnow()
+        async with self.sessionmaker() as session, session.begin():
+            delivery = await session.get(WebhookDelivery, delivery_id)
+            webhook = await session.get(Webhook, delivery.webhook_id) if delivery else None
+            if delivery is None or webhook is None:
+                return
+            delivery.last_attempt_at, delivery.last_status_code = now, status_code
+            delivery.last_error, delivery.locked_until = error, None
+            if ok:
+                delivery.status, delivery.next_attempt_at = "succeeded", None
+                webhook.consecutive_failures = 0
+                self.stats["delivered"] += 1
+                return
+            self.stats["failed"] += 1
+            delay = next_retry_delay(delivery.attempts)
+            if delay is None:
+                delivery.status, delivery.next_attempt_at = "failed", None
+            else:
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+            webhook.consecutive_failures += 1
+            if (
+                webhook.active
+                and webhook.consecutive_failures >= DISABLE_AFTER_CONSECUTIVE_FAILURES
+            ):
+                webhook.active, webhook.disabled_at = False, now
+                record_event(
+                    session,
+                    "webhook.disabled",
+                    resource_type="webhook",
+                    resource_id=webhook.id,
+                    clinic_id=webhook.clinic_id,
+                    client_id=None,
+                    payload={
+                        "id": str(webhook.id),
+                        "url": webhook.url,
+                        "consecutive_failures": webhook.consecutive_failures,
+                    },
+                )
+
+    async def announce_reminders(self) -> int:
+        """`assignment.reminder_due` once per reminder instant, whatever the number of workers."""
+        now = utcnow()
+        announced = 0
+        async with self.sessionmaker() as session, session.begin():
+            stmt = (
+                select(Assignment)
+                .where(
+                    Assignment.status == AssignmentStatus.active,
+                    Assignment.next_reminder_at.is_not(None),
+                    Assignment.next_reminder_at <= now,
+                )
+                .order_by(Assignment.next_reminder_at)
+                .limit(self.batch)
+            )
+            if self._postgres(session):
+                stmt = stmt.with_for_update(skip_locked=True)
+            due = list((await session.execute(stmt)).scalars())
+            timelines = await load_timelines(session, due)
+            for assignment in due:
+                remind_at = assignment.next_reminder_at
+                assert remind_at is not None
+                if now - remind_at <= STALE_REMINDER:
+                    announced += await self._announce(session, assignment, remind_at, timelines)
+                await refresh_next_reminder(session, assignment, after=remind_at)
+        self.stats["reminders"] += announced
+        return announced
+
+    async def _announce(
+        self, session: AsyncSession, assignment: Assignment, remind_at: datetime, timelines: dict
+    ) -> int:  # type: ignore[type-arg]
+        reminders = Reminders.model_validate(assignment.reminders)
+        occurrence = timelines[assignment.id].next_occurrence_at(remind_at - timedelta(seconds=1))
+        try:
+            async with session.begin_nested():
+                session.add(
+                    SentReminder(
+                        assignment_id=assignment.id,
+                        remind_at=remind_at,
+                        occurrence_due_at=occurrence or remind_at,
+                    )
+                )
+        except IntegrityError:
+            return 0
+        record_event(
+            session,
+            "assignment.reminder_due",
+            resource_type="assignment",
+            resource_id=assignment.id,
+            clinic_id=assignment.clinic_id,
+            client_id=assignment.client_id,
+            payload={
+                "assignment_id": str(assignment.id),
+                "title": assignment.title,
+                "remind_at": remind_at.isoformat(),
+                "occurrence_due_at": occurrence.isoformat() if occurrence else None,
+                "minutes_before": reminders.minutes_before,
+                "untimed_at": reminders.untimed_at,
+            },
+        )
+        return 1
+
+    async def purge(self) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow())
+            )

@@ -9,6 +9,7 @@ from app.auth import router as auth_router
 from app.clinics import router as clinics_router
 from app.clinics import staff_router
 from app.completions import router as completions_router
+from app.fhir import router as fhir_router
 from app.goals import router as goals_router
 from app.metrics import router as metrics_router
 from app.sync import router as sync_router
@@ -29,6 +30,7 @@ for module in (
     metrics_router,
     sync_router,
     webhooks_router,
+    fhir_router,
 ):
     api_router.include_router(module.router)
 

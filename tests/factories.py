@@ -240,3 +240,22 @@ async def make_goal(db: AsyncSession, author: User, client: User, steps: list[st
     goal = await create_goal(db, principal_of(author), body)
     await db.flush()
     return goal
+
+
+async def make_webhook(
+    db: AsyncSession,
+    clinic: Clinic,
+    url: str = "https://hooks.example.com/in",
+    event_types: list[str] | None = None,
+):
+    from app.sync.models import Webhook
+
+    webhook = Webhook(
+        clinic_id=clinic.id,
+        url=url,
+        secret="whsec_test-secret",
+        event_types=event_types or ["completion.created"],
+    )
+    db.add(webhook)
+    await db.flush()
+    return webhook

@@ -24,6 +24,7 @@ from tests.factories import (
     make_completion,
     make_goal,
     make_user,
+    make_webhook,
     put_on_care_team,
     unique_email,
 )
@@ -221,6 +222,40 @@ async def a_fresh_goal(world: World, db: AsyncSession) -> dict[str, str]:
 def goal_writers(ok: int) -> dict[str, int]:
     """Admin, care team and the client themself (and API clients with the write scope)."""
     return expect(404, admin=ok, therapist=ok, client=ok, api_full=ok, api_none=403)
+
+
+async def a_webhook(world: World, db: AsyncSession) -> dict[str, str]:
+    from app.sync.models import WebhookDelivery
+
+    webhook = await make_webhook(db, world.clinic)
+    delivery = WebhookDelivery(
+        webhook_id=webhook.id, event_id=uuid.uuid4(), event_sequence=0, event_type="webhook.ping"
+    )
+    db.add(delivery)
+    await db.commit()
+    return {"webhook_id": str(webhook.id), "delivery_id": str(delivery.id)}
+
+
+async def the_template_and_client(world: World, db: AsyncSession) -> dict[str, str]:
+    return {"client_id": str(world.client.id), "template_id": str(world.template.id)}
+
+
+def clinic_admins(ok: int) -> dict[str, int]:
+    """Admins (and API clients with the write scope) of the owning clinic."""
+    return expect(403, admin=ok, api_full=ok, other_admin=404)
+
+
+def fhir_readers() -> dict[str, int]:
+    return expect(
+        404,
+        admin=200,
+        therapist=200,
+        api_full=200,
+        api_none=403,
+        client=403,
+        client_other=403,
+        other_client=403,
+    )
 
 
 def _client_credentials(world: World, principal: str) -> dict[str, Any]:
@@ -447,5 +482,52 @@ CASES: list[Case] = [
         "GET",
         "/v1/caseload",
         expect(200, client=403, client_other=403, other_client=403, api_none=403),
+    ),
+    Case(
+        "GET",
+        "/v1/changes",
+        expect(200, client=403, client_other=403, other_client=403, api_none=403),
+    ),
+    Case("GET", "/v1/webhooks", expect(403, admin=200, api_full=200, other_admin=200)),
+    Case(
+        "POST",
+        "/v1/webhooks",
+        expect(403, admin=422, api_full=422, other_admin=422),
+        json=lambda w, p: {"url": "https://10.0.0.1/hook", "event_types": ["goal.created"]},
+        note="the body is refused (private address) only after authorization passed",
+    ),
+    Case("GET", "/v1/webhooks/{webhook_id}", clinic_admins(200), params=a_webhook),
+    Case(
+        "PATCH",
+        "/v1/webhooks/{webhook_id}",
+        clinic_admins(200),
+        params=a_webhook,
+        json=lambda w, p: {"event_types": ["goal.updated"]},
+    ),
+    Case("DELETE", "/v1/webhooks/{webhook_id}", clinic_admins(204), params=a_webhook),
+    Case("GET", "/v1/webhooks/{webhook_id}/deliveries", clinic_admins(200), params=a_webhook),
+    Case(
+        "POST",
+        "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        clinic_admins(200),
+        params=a_webhook,
+    ),
+    Case("POST", "/v1/webhooks/{webhook_id}/ping", clinic_admins(202), params=a_webhook),
+    Case("GET", "/v1/fhir/Patient/{client_id}/$everything", fhir_readers(), params=the_client),
+    Case(
+        "GET",
+        "/v1/fhir/Questionnaire/{template_id}",
+        expect(
+            404,
+            admin=200,
+            therapist=200,
+            therapist_other=200,
+            api_full=200,
+            api_none=403,
+            client=403,
+            client_other=403,
+            other_client=403,
+        ),
+        params=the_template_and_client,
     ),
 ]

@@ -273,9 +273,11 @@ async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
     # Two writers read the same version; the second UPDATE matched no row. Same answer as a
     # stale If-Match: fetch again and retry.
     return problem_response(
-        412, slug="precondition-failed",
+        412,
+        slug="precondition-failed",
         detail="The resource changed while this request was running. Fetch it and retry.",
-        instance=request.url.path, request_id=request_id_of(request),
+        instance=request.url.path,
+        request_id=request_id_of(request),
     )
 
 

@@ -1,7 +1,6 @@
 """Async engine, session factory and the per-request session that commits once, before the response."""
 
 from collections.abc import AsyncIterator
-from contextvars import ContextVar
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -16,11 +15,8 @@ from sqlalchemy.pool import NullPool
 
 from app.core import idempotency
 from app.core.config import Settings
+from app.core.transactions import write_intent
 
-# Whether the current request may write. On SQLite a writing transaction starts with
-# BEGIN IMMEDIATE: it waits for the write lock up front (busy_timeout) instead of failing with
-# "database is locked" when another writer committed after it began reading.
-write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.errors import AppError, problem_response, request_id_of
 from app.core.models import Base, IdMixin
 from app.core.time import utcnow
+from app.core.transactions import writing
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
@@ -81,7 +82,7 @@ async def _claim(
 ) -> IdempotencyRecord | str:
     """The new claim, or what to answer: "replay:<id>", "mismatch", "in_progress"."""
     now = utcnow()
-    async with sessionmaker() as session, session.begin():
+    async with writing(sessionmaker) as session:
         existing = await session.scalar(
             select(IdempotencyRecord).where(
                 IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
@@ -116,7 +117,7 @@ async def _claim(
 
 
 async def release(sessionmaker: async_sessionmaker[AsyncSession], claim_id: Any) -> None:
-    async with sessionmaker() as session, session.begin():
+    async with writing(sessionmaker) as session:
         await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim_id))
 
 
@@ -157,7 +158,7 @@ async def after_rollback(request: Request, exc: BaseException) -> None:
     sessionmaker = request.app.state.sessionmaker
     if isinstance(exc, AppError) and exc.status not in NOT_STORED:
         rendered = await request.app.exception_handlers[AppError](request, exc)
-        async with sessionmaker() as session, session.begin():
+        async with writing(sessionmaker) as session:
             await finish_in_session(session, claim_id, rendered)
     else:
         await release(sessionmaker, claim_id)
@@ -211,8 +212,11 @@ def idempotent(handler: Handler) -> Handler:
         try:
             response = await handler(request)
         except BaseException:
-            if not getattr(request.state, "idempotency_handled", False):
-                await release(sessionmaker, claim_id)  # no session held it: nothing is locked
+            # The request's session (if it opened one) still holds its transaction here; it
+            # rolls back after this frame and then calls after_rollback(). Without a session
+            # nothing is locked, so the claim is released right away.
+            if getattr(request.state, "session", None) is None:
+                await release(sessionmaker, claim_id)
             raise
         request.state.idempotency_response = response
         return response

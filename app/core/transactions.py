@@ -1,0 +1,23 @@
+"""Transaction intent shared by the session factory and helpers that open their own sessions."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+# Whether the current request may write. On SQLite a writing transaction starts with
+# BEGIN IMMEDIATE: it waits for the write lock up front (busy_timeout) instead of failing with
+# "database is locked" when another writer committed after it began reading.
+write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+
+@asynccontextmanager
+async def writing(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction that will write (BEGIN IMMEDIATE on SQLite)."""
+    token = write_intent.set(True)
+    try:
+        async with sessionmaker() as session, session.begin():
+            yield session
+    finally:
+        write_intent.reset(token)

@@ -28,6 +28,7 @@ from app.assignments.service import refresh_next_reminder
 from app.core.idempotency import IdempotencyRecord
 from app.core.outbox import Event, record_event
 from app.core.time import utcnow
+from app.core.transactions import writing
 from app.sync.backoff import DISABLE_AFTER_CONSECUTIVE_FAILURES, next_retry_delay
 from app.sync.models import DispatchCursor, SentReminder, Webhook, WebhookDelivery
 from app.sync.signing import signature_headers
@@ -98,7 +99,7 @@ class Worker:
 
     async def fan_out(self) -> int:
         """One delivery per (matching webhook, event), exactly once across workers."""
-        async with self.sessionmaker() as session, session.begin():
+        async with writing(self.sessionmaker) as session:
             cursor = await session.scalar(
                 select(DispatchCursor).where(DispatchCursor.id == 1).with_for_update()
             )
@@ -151,7 +152,7 @@ class Worker:
 
     async def _claim(self) -> list[uuid.UUID]:
         now = utcnow()
-        async with self.sessionmaker() as session, session.begin():
+        async with writing(self.sessionmaker) as session:
             stmt = (
                 select(WebhookDelivery)
                 .where(
@@ -214,7 +215,7 @@ class Worker:
         self, delivery_id: uuid.UUID, ok: bool, status_code: int | None, error: str | None
     ) -> None:
         now = utcnow()
-        async with self.sessionmaker() as session, session.begin():
+        async with writing(self.sessionmaker) as session:
             delivery = await session.get(WebhookDelivery, delivery_id)
             webhook = await session.get(Webhook, delivery.webhook_id) if delivery else None
             if delivery is None or webhook is None:
@@ -256,7 +257,7 @@ class Worker:
         """`assignment.reminder_due` once per reminder instant, whatever the number of workers."""
         now = utcnow()
         announced = 0
-        async with self.sessionmaker() as session, session.begin():
+        async with writing(self.sessionmaker) as session:
             stmt = (
                 select(Assignment)
                 .where(
@@ -315,7 +316,7 @@ class Worker:
         return 1
 
     async def purge(self) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with writing(self.sessionmaker) as session:
             await session.execute(
                 delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow())
             )

@@ -4,7 +4,7 @@ from app.assignments import models as assignment_models
 from app.auth import models as auth_models
 from app.clinics import models as clinic_models
 from app.completions import models as completion_models
-from app.core import idempotency, outbox
+from app.core import audit, idempotency, outbox
 from app.core.models import Base
 from app.goals import models as goal_models
 from app.sync import models as sync_models
@@ -14,6 +14,7 @@ metadata = Base.metadata
 
 __all__ = [
     "assignment_models",
+    "audit",
     "auth_models",
     "clinic_models",
     "completion_models",

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.audit import AuditPrunePermit
 from app.core.config import Settings
 from app.core.migrations import upgrade_async
 from app.main import create_app
@@ -25,6 +26,10 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "db_pool_size": 5,
         "db_max_overflow": 20,
         "log_level": "WARNING",
+        # The shared test app serves thousands of requests from one "IP"; the rate-limit tests
+        # build apps with small limits of their own.
+        "rate_limit_per_minute": 1_000_000,
+        "rate_limit_anonymous_per_minute": 1_000_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
@@ -72,10 +77,15 @@ async def empty_all_tables(application: object) -> None:
         "template_version": TemplateVersion.template_id.not_in(builtin_ids),
     }
     async with application.state.engine.begin() as connection:  # type: ignore[attr-defined]
+        # The audit table is append-only; a permit row lets this transaction clear it.
+        await connection.execute(insert(AuditPrunePermit).values(id=1))
         for table in reversed(metadata.sorted_tables):
+            if table.name == "audit_prune_permit":
+                continue
             condition = keep.get(table.name)
             stmt = delete(table) if condition is None else delete(table).where(condition)
             await connection.execute(stmt)
+        await connection.execute(delete(AuditPrunePermit))
 
 
 @pytest.fixture

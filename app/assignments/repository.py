@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.assignments.models import Assignment
 from app.auth.principal import Principal
 from app.clinics.repository import client_ids_visible_to
+from app.core import audit
 from app.core.errors import NotFound
 
 
@@ -35,4 +36,5 @@ async def get_visible_assignment(
     assignment = (await session.execute(stmt)).scalar_one_or_none()
     if assignment is None:
         raise AssignmentNotFound("No such assignment.")
+    audit.note(client_id=assignment.client_id)
     return assignment

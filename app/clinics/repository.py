@@ -9,6 +9,7 @@ from app.auth.models import Role, User
 from app.auth.principal import Principal
 from app.clinics.errors import ClientNotFound
 from app.clinics.models import CareTeamMember
+from app.core import audit
 
 
 def on_care_team(therapist_id: uuid.UUID, client_id_column) -> object:  # type: ignore[no-untyped-def]
@@ -45,4 +46,5 @@ async def get_visible_client(
     ).scalar_one_or_none()
     if client is None:
         raise ClientNotFound("No such client.")
+    audit.note(client_id=client.id)
     return client

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.clinics.repository import client_ids_visible_to
 from app.completions.models import Completion
+from app.core import audit
 from app.core.errors import NotFound
 
 
@@ -35,4 +36,5 @@ async def get_visible_completion(
     completion = (await session.execute(stmt)).scalar_one_or_none()
     if completion is None:
         raise CompletionNotFound("No such completion.")
+    audit.note(client_id=completion.client_id)
     return completion

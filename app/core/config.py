@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     worker_in_process: bool | None = None  # default: yes with SQLite, no with PostgreSQL
     worker_interval_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    rate_limit_per_minute: int = Field(default=1200, ge=0)  # per principal; 0 turns it off
+    rate_limit_anonymous_per_minute: int = Field(default=120, ge=1)  # per source IP
+    audit_retention_days: int = Field(default=2192, ge=1)  # six years
+
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from app.core import idempotency
+from app.core import audit, idempotency
 from app.core.config import Settings
+from app.core.errors import status_of
 from app.core.transactions import write_intent
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -69,7 +70,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     is sent (the dependency has function scope), so a failed commit is an error answer, never a
     2xx for a write that was lost. Any exception rolls everything back."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    token = write_intent.set(request.method not in _SAFE_METHODS)
+    audited = getattr(request.state, "audit_spec", None) is not None
+    token = write_intent.set(audited or request.method not in _SAFE_METHODS)
     try:
         async with sessionmaker() as session:
             request.state.session = session
@@ -78,14 +80,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             except BaseException as exc:
                 await session.rollback()
                 await idempotency.after_rollback(request, exc)
+                await audit.apart(request, status_of(exc))
                 raise
             else:
                 await idempotency.before_commit(request, session)
+                await audit.in_transaction(
+                    request, session, getattr(request.state, "response_status", 200)
+                )
                 try:
                     await session.commit()
                 except BaseException as exc:
                     await session.rollback()
                     await idempotency.after_rollback(request, exc)
+                    request.state.audit_written = False
+                    await audit.apart(request, status_of(exc))
                     raise
     finally:
         write_intent.reset(token)

@@ -281,6 +281,21 @@ async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
     )
 
 
+def status_of(exc: BaseException) -> int:
+    """The status the handlers will answer for `exc` (for audit rows written before they run)."""
+    if isinstance(exc, AppError):
+        return exc.status
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code
+    if isinstance(exc, RequestValidationError):
+        return 400 if any(e.get("type") == "json_invalid" for e in exc.errors()) else 422
+    if isinstance(exc, StaleDataError):
+        return 412
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | ConnectionError):
+        return 503
+    return 500
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

@@ -3,13 +3,15 @@
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from app.core.errors import PROBLEM_MEDIA_TYPE, Problem
+from app.core import audit
+from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, status_of
 from app.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from app.core.idempotency import idempotent
+from app.core.ratelimit import rate_limit_response, rate_limited
 
 _DESCRIPTIONS = {
     400: "Malformed request (for example a body that is not JSON).",
@@ -24,6 +26,26 @@ _DESCRIPTIONS = {
     500: "Unexpected error; the body holds only the request id.",
     503: "Not ready (for example the database is unreachable); see `Retry-After`.",
 }
+
+
+# Which routes touch client data, and how their audit rows name the resource: the longest
+# matching path prefix wins. The app registers its rules (core knows no domain).
+_AUDIT_RULES: list[tuple[str, str]] = []
+
+
+def _unversioned(path: str) -> str:
+    # A route knows its path relative to the router that mounts it under /v1.
+    return path.removeprefix("/v1")
+
+
+def register_audit_rules(rules: dict[str, str]) -> None:
+    normalized = {_unversioned(prefix): resource for prefix, resource in rules.items()}
+    _AUDIT_RULES[:] = sorted(normalized.items(), key=lambda r: len(r[0]), reverse=True)
+
+
+def audit_resource_for(path: str) -> str | None:
+    path = _unversioned(path)
+    return next((resource for prefix, resource in _AUDIT_RULES if path.startswith(prefix)), None)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -56,7 +78,27 @@ class ProblemRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[..., Any]:
         handler = super().get_route_handler()
-        return idempotent(handler) if "POST" in self.methods else handler
+        inner = idempotent(handler) if "POST" in self.methods else handler
+
+        async def wrapped(request: Request) -> Response:
+            route = request.scope.get("route")
+            resource = audit_resource_for(getattr(route, "path", None) or self.path)
+            if await rate_limited(request):
+                return await rate_limit_response(request)
+            request.state.audit_spec = resource
+            audit.begin(request)
+            try:
+                response = await inner(request)
+            except BaseException as exc:
+                if resource and getattr(request.state, "session", None) is None:
+                    await audit.apart(request, status_of(exc))
+                raise
+            request.state.response_status = response.status_code
+            if resource and getattr(request.state, "session", None) is None:
+                await audit.apart(request, response.status_code)
+            return response
+
+        return wrapped
 
 
 def _problem_media_type(spec: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.clinics.repository import client_ids_visible_to
+from app.core import audit
 from app.core.errors import NotFound
 from app.goals.models import Goal
 
@@ -30,4 +31,5 @@ async def get_visible_goal(
     goal = (await session.execute(stmt)).scalar_one_or_none()
     if goal is None:
         raise GoalNotFound("No such goal.")
+    audit.note(client_id=goal.client_id)
     return goal

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from app.agenda import router as agenda_router
 from app.assignments import router as assignments_router
+from app.audit import router as audit_router
 from app.auth import api_clients_router
 from app.auth import router as auth_router
 from app.clinics import router as clinics_router
@@ -13,6 +14,7 @@ from app.core.routing import register_audit_rules
 from app.fhir import router as fhir_router
 from app.goals import router as goals_router
 from app.metrics import router as metrics_router
+from app.records import router as records_router
 from app.sync import router as sync_router
 from app.sync import webhooks_router
 from app.templates import router as templates_router
@@ -32,6 +34,8 @@ for module in (
     sync_router,
     webhooks_router,
     fhir_router,
+    records_router,
+    audit_router,
 ):
     api_router.include_router(module.router)
 
@@ -55,6 +59,7 @@ register_audit_rules(
         "/v1/changes": "event",
         "/v1/fhir/Patient": "fhir_bundle",
         "/v1/audit-events": "audit_event",
+        "/v1/auth/token": "user",
     }
 )
 

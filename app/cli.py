@@ -195,6 +195,27 @@ def cmd_worker(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_prune_audit(args: argparse.Namespace) -> None:
+    """Delete audit rows older than the retention period (AUDIT_RETENTION_DAYS, six years)."""
+    from datetime import timedelta
+
+    from app.core.audit import prune
+    from app.core.db import create_engine, create_sessionmaker
+    from app.core.time import utcnow
+
+    settings = _settings()
+    days = args.days or settings.audit_retention_days
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            return await prune(create_sessionmaker(engine), utcnow() - timedelta(days=days))
+        finally:
+            await engine.dispose()
+
+    print(f"pruned {asyncio.run(run())} audit rows older than {days} days")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="homework-api", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -205,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--migrate", action="store_true", help="also migrate a PostgreSQL database")
     serve.set_defaults(func=cmd_serve)
+
+    prune = sub.add_parser("prune-audit", help="delete audit rows past the retention period")
+    prune.add_argument("--days", type=int, default=None, help="default: AUDIT_RETENTION_DAYS")
+    prune.set_defaults(func=cmd_prune_audit)
 
     worker = sub.add_parser("worker", help="deliver webhooks and announce reminders")
     worker.add_argument("--once", action="store_true", help="run one round and exit")

@@ -19,7 +19,12 @@ from app.auth.schemas import (
     TokenResponse,
     UserRead,
 )
-from app.auth.service import accept_invitation, change_password, normalize_email
+from app.auth.service import (
+    accept_invitation,
+    change_password,
+    find_user_by_email,
+    normalize_email,
+)
 from app.auth.tokens import (
     GrantError,
     IssuedTokens,
@@ -29,6 +34,7 @@ from app.auth.tokens import (
     revoke_refresh_token,
     revoke_user_tokens,
 )
+from app.core import audit
 from app.core.db import SessionDep
 from app.core.errors import TYPE_PREFIX, TooManyRequests, request_id_of
 from app.core.etag import IfMatch, check_if_match, set_etag
@@ -79,6 +85,13 @@ def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
 
 
 def _tokens(issued: IssuedTokens) -> JSONResponse:
+    audit.note(
+        action="login",
+        actor_id=issued.subject,
+        actor_role=issued.role,
+        clinic_id=issued.clinic_id,
+        resource_id=issued.subject,
+    )
     body = TokenResponse(
         access_token=issued.access_token,
         expires_in=issued.expires_in,
@@ -138,6 +151,14 @@ async def create_token(
                 )
             except GrantError:
                 await app.state.limiter.hit(limit, "login", account)
+                known = await find_user_by_email(session, username)  # for the audit row only
+                if known is not None:
+                    audit.note(
+                        actor_id=known.id,
+                        actor_role=known.role.value,
+                        clinic_id=known.clinic_id,
+                        resource_id=known.id,
+                    )
                 raise
             await app.state.limiter.clear(limit, "login", account)
             return _tokens(issued)
@@ -171,6 +192,14 @@ async def create_token(
         )
     except GrantError as exc:
         # Answered, not raised: a reuse-triggered family revocation must still be committed.
+        audit.note(
+            action="login",
+            resource_type="refresh_token"
+            if grant_type == "refresh_token"
+            else "api_client"
+            if grant_type == "client_credentials"
+            else "user",
+        )
         return _oauth_error(request, exc)
 
 

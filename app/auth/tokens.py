@@ -39,6 +39,10 @@ class IssuedTokens:
     expires_in: int
     scope: str
     refresh_token: str | None = None
+    # Who got them (for the audit trail): user or API client id, role, clinic.
+    subject: uuid.UUID | None = None
+    role: str | None = None
+    clinic_id: uuid.UUID | None = None
 
 
 def _narrow_scopes(requested: str | None, granted: frozenset[str]) -> frozenset[str]:
@@ -106,6 +110,9 @@ async def password_grant(
         expires_in=settings.access_token_ttl_seconds,
         scope=scope_text,
         refresh_token=refresh,
+        subject=user.id,
+        role=user.role.value,
+        clinic_id=user.clinic_id,
     )
 
 
@@ -165,6 +172,9 @@ async def refresh_grant(
         expires_in=settings.access_token_ttl_seconds,
         scope=scope_text,
         refresh_token=child,
+        subject=user.id,
+        role=user.role.value,
+        clinic_id=user.clinic_id,
     )
 
 
@@ -193,6 +203,9 @@ async def client_credentials_grant(
         access_token=api_client_access_token(codec, settings, api_client, scopes),
         expires_in=settings.client_token_ttl_seconds,
         scope=" ".join(sorted(scopes)),
+        subject=api_client.id,
+        role="api_client",
+        clinic_id=api_client.clinic_id,
     )
 
 

@@ -95,7 +95,7 @@ def _row(request: Request, status: int) -> dict[str, Any] | None:
     return {
         "id": new_id(),
         "occurred_at": utcnow(),
-        "clinic_id": getattr(principal, "clinic_id", None),
+        "clinic_id": facts.get("clinic_id") or getattr(principal, "clinic_id", None),
         "actor_id": facts.get("actor_id") or getattr(principal, "id", None),
         "actor_role": facts.get("actor_role") or getattr(principal, "actor_role", None),
         "action": action,

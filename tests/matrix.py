@@ -530,4 +530,19 @@ CASES: list[Case] = [
         ),
         params=the_template_and_client,
     ),
+    Case(
+        "GET",
+        "/v1/clients/{client_id}/export",
+        expect(404, admin=200, therapist=200, client=200, api_full=403, api_none=403),
+        params=the_client,
+    ),
+    Case(
+        "DELETE", "/v1/clients/{client_id}", admin_only(204, other_admin=404), params=a_fresh_client
+    ),
+    # api_none holds only audit:read, which is exactly what this route needs.
+    Case(
+        "GET",
+        "/v1/audit-events",
+        expect(403, admin=200, api_full=200, api_none=200, other_admin=200),
+    ),
 ]

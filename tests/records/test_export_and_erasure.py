@@ -1,0 +1,116 @@
+"""A client's export holds everything about them and nothing of anyone else; erasure removes it."""
+
+import uuid
+
+from sqlalchemy import func, select, text
+
+from app.core.audit import AuditEvent
+from app.core.time import utcnow
+from app.models import metadata
+from tests.factories import make_assignment, make_completion, make_goal
+
+
+async def fill(db, world):
+    """Give both clients of clinic A a little of everything."""
+    other_assignment = await make_assignment(db, world.therapist_other, world.client_other)
+    for who, assignment, therapist in (
+        (world.client, world.assignment, world.therapist),
+        (world.client_other, other_assignment, world.therapist_other),
+    ):
+        await make_completion(
+            db,
+            who,
+            assignment,
+            status="done",
+            responses={
+                "situation": "x",
+                "automatic_thoughts": "y",
+                "emotions": [{"emotion": "fear", "intensity": 60}],
+                "balanced_thought": "z",
+            },
+            note=f"note of {who.email}",
+        )
+        await make_goal(db, therapist, who)
+    await db.commit()
+
+
+async def test_the_export_holds_every_object_of_the_client_and_no_one_elses(client, world, db):
+    await fill(db, world)
+    completion_id = (await client.get("/v1/completions", headers=world.auth("client"))).json()[
+        "items"
+    ][0]["id"]
+    await client.post(
+        f"/v1/completions/{completion_id}/comments",
+        headers=world.auth("client"),
+        json={"body": "Can we talk about the bus?"},
+    )
+    response = await client.get(
+        f"/v1/clients/{world.client.id}/export", headers=world.auth("client")
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["client"]["id"] == str(world.client.id)
+    assert {a["client_id"] for a in body["assignments"]} == {str(world.client.id)}
+    assert (
+        len(body["completions"]) == 1
+        and body["completions"][0]["note"] == f"note of {world.client.email}"
+    )
+    assert [c["body"] for c in body["comments"]] == ["Can we talk about the bus?"]
+    assert len(body["goals"]) == 1 and body["achievements"]
+    assert {v["slug"] for v in body["template_versions"]} >= {"thought-record"}
+    assert body["care_team"][0]["id"] == str(world.therapist.id)
+    assert "adherence" in body["metrics"]
+    text_ = response.text
+    for foreign in (str(world.client_other.id), world.client_other.email):
+        assert foreign not in text_
+
+
+async def test_erasure_leaves_nothing_but_audit_rows(client, world, db):
+    await fill(db, world)
+    cid = world.client.id
+    token = world.auth("client")
+    erased = await client.delete(f"/v1/clients/{cid}", headers=world.auth("admin"))
+    assert erased.status_code == 204
+    await db.rollback()
+    checked = 0
+    for table in metadata.sorted_tables:
+        if table.name == "audit_event":
+            continue
+        for column in table.columns:
+            if (
+                column.name in ("client_id", "user_id", "id", "resource_id")
+                and column.type.python_type is uuid.UUID
+            ):
+                checked += 1
+                stmt = select(func.count()).select_from(table).where(column == cid)
+                if table.name == "event" and column.name in ("client_id", "resource_id"):
+                    stmt = stmt.where(table.c.type != "client.deleted")
+                assert await db.scalar(stmt) == 0, f"{table.name}.{column.name}"
+    assert checked > 20  # every table's id and client columns were looked at
+    audit_rows = await db.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.client_id == cid)
+    )
+    assert audit_rows >= 1
+    # The other client's data is untouched.
+    assert (
+        await client.get(f"/v1/clients/{world.client_other.id}", headers=world.auth("admin"))
+    ).status_code == 200
+    for url in (
+        f"/v1/clients/{cid}",
+        f"/v1/clients/{cid}/agenda",
+        f"/v1/clients/{cid}/metrics",
+        f"/v1/clients/{cid}/export",
+        f"/v1/assignments/{world.assignment.id}",
+        f"/v1/fhir/Patient/{cid}/$everything",
+    ):
+        assert (await client.get(url, headers=world.auth("admin"))).status_code == 404, url
+    assert (await client.get("/v1/me", headers=token)).status_code == 401
+    tombstone = (
+        await client.get("/v1/changes?types=client.deleted", headers=world.auth("admin"))
+    ).json()
+    assert [e["data"] for e in tombstone["items"]] == [{"id": str(cid), "deleted": True}]
+    leftovers = await db.execute(
+        text("SELECT count(*) FROM event WHERE type != 'client.deleted' AND client_id IS NOT NULL")
+    )
+    assert leftovers.scalar() >= 1  # the other client's events stay
+    assert utcnow()

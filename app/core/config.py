@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=1200, ge=0)  # per principal; 0 turns it off
     rate_limit_anonymous_per_minute: int = Field(default=120, ge=1)  # per source IP
     audit_retention_days: int = Field(default=2192, ge=1)  # six years
+    # A claimed Idempotency-Key whose request died (a crash) can be retried after this long.
+    idempotency_in_progress_seconds: int = Field(default=60, ge=1, le=3600)
 
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

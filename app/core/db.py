@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 from app.core import audit, idempotency
 from app.core.config import Settings
 from app.core.errors import status_of
-from app.core.transactions import write_intent
+from app.core.transactions import is_transient, write_intent
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -79,21 +79,24 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 yield session
             except BaseException as exc:
                 await session.rollback()
-                await idempotency.after_rollback(request, exc)
-                await audit.apart(request, status_of(exc))
+                if not (getattr(request.state, "retry_pending", False) and is_transient(exc)):
+                    await idempotency.after_rollback(request, exc)
+                    await audit.apart(request, status_of(exc))
                 raise
             else:
                 await idempotency.before_commit(request, session)
+                response = getattr(request.state, "response", None)
                 await audit.in_transaction(
-                    request, session, getattr(request.state, "response_status", 200)
+                    request, session, response.status_code if response is not None else 200
                 )
                 try:
                     await session.commit()
                 except BaseException as exc:
                     await session.rollback()
-                    await idempotency.after_rollback(request, exc)
-                    request.state.audit_written = False
-                    await audit.apart(request, status_of(exc))
+                    if not (getattr(request.state, "retry_pending", False) and is_transient(exc)):
+                        await idempotency.after_rollback(request, exc)
+                        request.state.audit_written = False
+                        await audit.apart(request, status_of(exc))
                     raise
     finally:
         write_intent.reset(token)

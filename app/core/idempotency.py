@@ -78,7 +78,11 @@ def _replay(record: IdempotencyRecord) -> Response:
 
 
 async def _claim(
-    sessionmaker: async_sessionmaker[AsyncSession], principal: str, key: str, fingerprint: str
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: str,
+    key: str,
+    fingerprint: str,
+    in_progress_timeout: timedelta = IN_PROGRESS_TIMEOUT,
 ) -> IdempotencyRecord | str:
     """The new claim, or what to answer: "replay:<id>", "mismatch", "in_progress"."""
     now = utcnow()
@@ -97,7 +101,7 @@ async def _claim(
                 return "mismatch"
             if existing.status_code is not None:
                 return existing  # finished: replay it
-            if now - existing.locked_at < IN_PROGRESS_TIMEOUT:
+            if now - existing.locked_at < in_progress_timeout:
                 return "in_progress"
             existing.locked_at = now  # the first attempt died; this one takes over
             return f"taken:{existing.id}"
@@ -141,7 +145,7 @@ async def before_commit(request: Request, session: AsyncSession) -> None:
     if claim_id is None:
         return
     request.state.idempotency_handled = True
-    response = getattr(request.state, "idempotency_response", None)
+    response = getattr(request.state, "response", None)
     if response is None or response.status_code in NOT_STORED or not hasattr(response, "body"):
         await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim_id))
     else:
@@ -190,7 +194,8 @@ def idempotent(handler: Handler) -> Handler:
             json.dumps([request.url.path, request.url.query]).encode() + b"\0" + body
         ).hexdigest()
         sessionmaker = request.app.state.sessionmaker
-        claim = await _claim(sessionmaker, principal, key, fingerprint)
+        timeout = timedelta(seconds=request.app.state.settings.idempotency_in_progress_seconds)
+        claim = await _claim(sessionmaker, principal, key, fingerprint, timeout)
         if isinstance(claim, IdempotencyRecord):
             return _replay(claim)
         if claim == "mismatch":
@@ -218,7 +223,6 @@ def idempotent(handler: Handler) -> Handler:
             if getattr(request.state, "session", None) is None:
                 await release(sessionmaker, claim_id)
             raise
-        request.state.idempotency_response = response
         return response
 
     return wrapped

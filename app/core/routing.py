@@ -12,6 +12,7 @@ from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, status_of
 from app.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from app.core.idempotency import idempotent
 from app.core.ratelimit import rate_limit_response, rate_limited
+from app.core.transactions import retrying
 
 _DESCRIPTIONS = {
     400: "Malformed request (for example a body that is not JSON).",
@@ -77,7 +78,7 @@ class ProblemRoute(APIRoute):
             self.responses.setdefault(status, problem_responses(status)[status])
 
     def get_route_handler(self) -> Callable[..., Any]:
-        handler = super().get_route_handler()
+        handler = retrying(super().get_route_handler())
         inner = idempotent(handler) if "POST" in self.methods else handler
 
         async def wrapped(request: Request) -> Response:
@@ -93,7 +94,6 @@ class ProblemRoute(APIRoute):
                 if resource and getattr(request.state, "session", None) is None:
                     await audit.apart(request, status_of(exc))
                 raise
-            request.state.response_status = response.status_code
             if resource and getattr(request.state, "session", None) is None:
                 await audit.apart(request, response.status_code)
             return response

@@ -1,0 +1,23 @@
+"""Fault tests run on their own (`pytest -m faults -p no:xdist`): they kill servers and restart
+PostgreSQL, which nothing else may share."""
+
+import pytest
+
+from tests.databases import fresh_database, require_postgres, worker_id
+from tests.faults.server import cli, plain_env
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/faults/" in str(item.fspath):
+            item.add_marker(pytest.mark.faults)
+
+
+@pytest.fixture
+async def demo_database(tmp_path):
+    await require_postgres()
+    async with fresh_database("postgresql", f"fault_{worker_id()}", tmp_path) as url:
+        env = plain_env(url)
+        cli(env, "migrate")
+        cli(env, "seed-demo")
+        yield url

@@ -1,0 +1,1 @@
+"""Benchmarks: data generators and the scripts that time the API against them."""

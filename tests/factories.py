@@ -153,6 +153,14 @@ async def set_user_status(db: AsyncSession, user_id: uuid.UUID, status: str) -> 
     await db.commit()
 
 
+def _local_today(user: User) -> date:
+    from zoneinfo import ZoneInfo
+
+    from app.core.time import utcnow
+
+    return utcnow().astimezone(ZoneInfo(user.timezone)).date()
+
+
 def principal_of(user: User) -> Principal:
     return Principal(user.id, user.clinic_id, Role(user.role), ROLE_SCOPES[Role(user.role)])
 
@@ -203,7 +211,9 @@ async def make_assignment(
         {
             "client_id": str(client.id),
             "template_id": str(template_id or builtin_template_id(slug)),
-            "schedule": schedule or {"start_date": date.today().isoformat(), "rrule": "FREQ=DAILY"},
+            # "Today" in the client's own zone: UTC's date is a day ahead of it some hours a day.
+            "schedule": schedule
+            or {"start_date": _local_today(client).isoformat(), "rrule": "FREQ=DAILY"},
             "reminders": reminders or {},
         }
     )

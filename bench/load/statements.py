@@ -1,0 +1,104 @@
+"""Database round trips per request of each load scenario, counted in-process.
+
+    python -m bench.load.statements [--app-root PATH] [--show]
+
+Builds the app on the load database (`homework_bench_load`, left by
+`python -m bench.load.run_load --keep-db`) exactly as `serve` does, sends each app scenario's
+first requests through ASGI (httpx's ASGITransport) and counts what reaches PostgreSQL: every
+statement, plus BEGIN and COMMIT/ROLLBACK (which SQLAlchemy sends outside cursor_execute).
+The pool's pre-ping (one more round trip per checkout) is not counted. `--show` lists the
+statements of the last request of each scenario.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+async def count(show: bool) -> None:
+    import httpx
+    from sqlalchemy import event
+
+    from app.core.config import Settings
+    from app.main import create_app
+    from bench.common import read_manifest
+    from bench.load import run_load as rl
+
+    manifest = await read_manifest(rl.dataset_url(rl.SOURCE_DATASET))
+    if manifest is None:
+        raise SystemExit("no dataset: run python -m bench.load.run_load --keep-db first")
+    fx = await rl.prepare(manifest, seed=False)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=rl.load_url(),
+        jwt_secret=rl.JWT_SECRET,
+        rate_limit_per_minute=0,
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    seen: list[str] = []
+    engine = app.state.engine.sync_engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split())[:90])
+
+    for name in ("begin", "commit", "rollback"):
+        event.listen(engine, name, lambda *_, n=name: seen.append(n.upper()))
+
+    therapist = rl.mint([fx.therapist])[fx.therapist.id]
+    admin = rl.mint([fx.admin])[fx.admin.id]
+    lists = rl.build_lists(fx, therapist, admin, random.Random(3))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://load") as client:
+            for scenario in (
+                "agenda",
+                "assignments",
+                "completion",
+                "metrics",
+                "caseload",
+                "changes",
+            ):
+                counts = []
+                for entry in lists[scenario][:3]:
+                    method, path, token, body = entry.split("\t")
+                    headers = {"Authorization": f"Bearer {token}"}
+                    content = None
+                    if body != "-":
+                        headers["Content-Type"] = "application/json"
+                        content = body.replace("{uuid}", str(uuid.uuid4()))
+                    seen.clear()
+                    answer = await client.request(method, path, headers=headers, content=content)
+                    counts.append(len(seen))
+                print(
+                    f"{scenario:<12} {answer.status_code}  round trips per request: "
+                    f"{', '.join(str(c) for c in counts)}"
+                )
+                if show:
+                    for statement in seen:
+                        print(f"    {statement}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load.statements", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--app-root", type=Path, default=None, help="import app/ from here")
+    parser.add_argument("--show", action="store_true", help="list the statements")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/, wherever we run
+    if args.app_root:
+        sys.path.insert(0, str(args.app_root.resolve()))
+        os.chdir(args.app_root)
+    asyncio.run(count(args.show))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Contract fuzzing: schemathesis against a live server and the committed OpenAPI document."""

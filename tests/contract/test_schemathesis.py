@@ -1,0 +1,310 @@
+"""Schemathesis (v4) against a live server and the committed contract, once per role (issue 10).
+
+    RUN_CONTRACT_TESTS=1 .venv/bin/pytest -p no:xdist -m contract tests/contract
+
+A fresh PostgreSQL database is migrated and seeded with the demo world, the real server runs on
+it as a subprocess, and `schemathesis run` drives `openapi/openapi.json` against it with every
+check (`--checks all`: conformance of status, content type, headers and schema; negative and
+positive data; missing headers, undeclared methods and `Allow`; `use_after_free`,
+`ensure_resource_availability`, `ignored_auth`, `object_level_authorization`), in all four
+phases (examples, coverage, fuzzing, stateful), with a fixed seed and 100 examples per
+operation. Tokens come from the real token endpoint: schemathesis logs in through
+`POST /v1/auth/token` (Web Fuzzing Commons auth) and logs in again every 5 minutes, well inside
+the 15-minute token life. Each role has a peer of its own kind in the same clinic, which must
+never see the role's objects (`object_level_authorization`).
+
+What the run may not count as a failure, and why, is in `hooks.py` next to each rule. Anything
+else fails the test, with schemathesis' report (and any server traceback) in the message.
+"""
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from tests.databases import fresh_database, require_postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT = ROOT / "openapi" / "openapi.json"
+BIN = Path(sys.executable).parent
+PASSWORD = "demo-password-1"
+SEED = 20261125
+MAX_EXAMPLES = 100
+WORKERS = int(os.environ.get("CONTRACT_WORKERS", "2"))
+# role -> (the user the run is authenticated as, a peer who must not see that user's objects)
+ROLES = {
+    "therapist": ("therapist@demo.clinic", "therapist2@demo.clinic"),
+    "client": ("client1@demo.clinic", "client2@demo.clinic"),
+}
+
+pytestmark = [
+    pytest.mark.contract,
+    pytest.mark.skipif(
+        os.environ.get("RUN_CONTRACT_TESTS") != "1",
+        reason="contract fuzzing runs alone: RUN_CONTRACT_TESTS=1 pytest -p no:xdist -m contract",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_env(database_url: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TEST_", "REQUIRE_", "RUN_CONTRACT", "SCHEMATHESIS_"))
+        and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        APP_ENV="development",
+        LOG_LEVEL="WARNING",
+        ACCESS_TOKEN_TTL_SECONDS="900",
+        # Thousands of requests a minute from one address and one account. Throttling is tested
+        # on its own (tests/auth/test_login_abuse.py, tests/core); here a locked demo account
+        # (the fuzzer may reuse an email it saw as a `username`) would only end the run early.
+        RATE_LIMIT_PER_MINUTE="1000000",
+        RATE_LIMIT_ANONYMOUS_PER_MINUTE="1000000",
+        LOGIN_MAX_FAILURES="1000000",
+    )
+    return env
+
+
+def _cli(env: dict[str, str], cwd: Path, *args: str) -> None:
+    result = subprocess.run(
+        [str(BIN / "homework-api"), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"homework-api {' '.join(args)}:\n{result.stdout}{result.stderr}"
+
+
+class LiveServer:
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.env, self.workdir, self.port = env, workdir, _free_port()
+        self.log = workdir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "LiveServer":
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(BIN / "homework-api"),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                env=self.env,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"server exited:\n{self.log.read_text()}"
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"server not ready in 60 s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def errors(self) -> str:
+        """What the server logged at ERROR (an unhandled error comes with its traceback)."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        lines = [
+            line
+            for line in text.splitlines()
+            if '"level": "error"' in line or line.startswith(("ERROR", "Traceback"))
+        ]
+        return "\n".join(lines[-20:])
+
+
+@asynccontextmanager
+async def _live_server(workdir: Path) -> AsyncIterator[LiveServer]:
+    """A fresh database with the demo world, and the real server on it; both gone afterwards.
+    One per role, so that nothing one run does (a therapist may deactivate their client) can
+    change what the other run starts from."""
+    await require_postgres()
+    async with fresh_database("postgresql", f"contract_{os.getpid()}", workdir) as url:
+        env = _server_env(url)
+        _cli(env, workdir, "migrate")
+        _cli(env, workdir, "seed-demo", "--password", PASSWORD)
+        server = LiveServer(env, workdir).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+async def _token(http: httpx.AsyncClient, email: str) -> str:
+    response = await http.post(
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": email, "password": PASSWORD},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def _login_entry(email: str) -> dict[str, object]:
+    """A Web Fuzzing Commons auth entry: log in with the password grant, send a bearer token."""
+    return {
+        "name": email,
+        "loginEndpointAuth": {
+            "endpoint": "/v1/auth/token",
+            "verb": "POST",
+            "contentType": "application/x-www-form-urlencoded",
+            "payloadRaw": urlencode(
+                {"grant_type": "password", "username": email, "password": PASSWORD}
+            ),
+            "token": {
+                "extractFrom": "body",
+                "extractSelector": "/access_token",
+                "sendIn": "header",
+                "sendName": "Authorization",
+                "sendTemplate": "Bearer {token}",
+            },
+        },
+    }
+
+
+def _config(base_url: str, wfc_path: Path, user: str, peer: str) -> str:
+    return f"""\
+base-url = "{base_url}"
+seed = {SEED}
+workers = {WORKERS}
+hooks = "tests.contract.hooks"
+request-timeout = 30
+
+[cache]
+enabled = false
+
+[generation]
+max-examples = {MAX_EXAMPLES}
+database = "none"
+
+[output.truncation]
+enabled = true
+max-payload-size = 2000
+
+[auth.wfc]
+path = "{wfc_path}"
+user = "{user}"
+peers = ["{user}", "{peer}"]
+refresh_interval = 300
+"""
+
+
+def _failure_report(output: str) -> str:
+    """Schemathesis' errors and failures with their reproductions, and its summary."""
+    starts = [i for i in (output.find("=== ERRORS"), output.find("=== FAILURES")) if i >= 0]
+    return output[min(starts) :] if starts else output[-20000:]
+
+
+@pytest.mark.parametrize("role", [pytest.param(role, id=f"postgresql-{role}") for role in ROLES])
+async def test_the_live_api_meets_its_contract(role, tmp_path):
+    async with _live_server(tmp_path) as live_server:
+        await _fuzz(role, live_server, tmp_path)
+
+
+async def _fuzz(role: str, live_server: LiveServer, tmp_path: Path) -> None:
+    user, peer = ROLES[role]
+    # The demo accounts log in at the real token endpoint and are who the run expects.
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        for email in (user, peer):
+            token = await _token(http, email)
+            me = await http.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200 and me.json()["role"] == role, me.text
+
+    wfc = tmp_path / "auth.json"
+    wfc.write_text(json.dumps({"auth": [_login_entry(user), _login_entry(peer)]}))
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(_config(live_server.url, wfc, user, peer))
+    schemathesis = shutil.which("schemathesis", path=str(BIN)) or "schemathesis"
+    command = [
+        schemathesis,
+        "--config-file",
+        str(config),
+        "run",
+        str(CONTRACT),
+        "--url",
+        live_server.url,
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--mode",
+        "all",
+        "--seed",
+        str(SEED),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--workers",
+        str(WORKERS),
+        "--no-color",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path / "report"),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "160"}
+    started = time.monotonic()
+    result = await asyncio.to_thread(
+        subprocess.run,
+        command,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    (tmp_path / "schemathesis.txt").write_text(output)
+    summary = output[output.rfind("=== SUMMARY") :] if "=== SUMMARY" in output else ""
+    print(f"\nschemathesis as {user}: {elapsed:.0f} s\n{summary}")
+    server_errors = live_server.errors()
+    assert result.returncode == 0, (
+        f"schemathesis as {user} failed (exit {result.returncode}, {elapsed:.0f} s; "
+        f"full output in {tmp_path / 'schemathesis.txt'}):\n{_failure_report(output)}"
+        + (f"\n\nserver errors:\n{server_errors}" if server_errors else "")
+    )
+    assert not server_errors, f"the server logged errors:\n{server_errors}"

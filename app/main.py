@@ -28,6 +28,8 @@ show adherence and change.
 
 Every error is an RFC 9457 problem (`application/problem+json`). Lists are cursor-paginated.
 Timestamps are RFC 3339 with an offset; calendar dates are in the client's own time zone.
+Text cannot contain the NUL character (U+0000); a request with one is answered 422. Calendar
+dates lie between 0002-01-01 and 9998-12-31, and instants within years 1 to 9999 in UTC.
 """
 
 

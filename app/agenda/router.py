@@ -16,16 +16,17 @@ from app.core.db import SessionDep
 from app.core.errors import Unprocessable
 from app.core.routing import ProblemRoute, problem_responses
 from app.core.time import utcnow
+from app.core.types import CalendarDate
 
 router = APIRouter(route_class=ProblemRoute, tags=["agenda"], responses=problem_responses(401, 403))
 ClientOnly = Annotated[Principal, Depends(allow(Role.client))]
 MAX_DAYS = 92
 
 FromDate = Annotated[
-    date | None, Query(alias="from", description="First local date; today when absent.")
+    CalendarDate | None, Query(alias="from", description="First local date; today when absent.")
 ]
 ToDate = Annotated[
-    date | None,
+    CalendarDate | None,
     Query(alias="to", description=f"Last local date (inclusive); at most {MAX_DAYS} days on."),
 ]
 

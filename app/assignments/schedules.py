@@ -29,6 +29,8 @@ from dateutil.rrule import rrulestr
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from app.core.types import CalendarDate
+
 MAX_COUNT = 1000
 MAX_INTERVAL = 365
 MAX_TIMES = 24
@@ -41,7 +43,9 @@ _PARTS = frozenset({"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY"}
 # A rule that has matched nothing in five years is a mistake (e.g. BYMONTHDAY=31 every
 # twelve months from February), and refusing it keeps every later expansion bounded.
 _FIRST_DATE_HORIZON = timedelta(days=5 * 366)
-_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+# ASCII digits only (`\d` would also take other scripts' digits); the contract states the same.
+HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+_HHMM = re.compile(HHMM_PATTERN)
 _BYDAY = re.compile(r"(?:([+-]?)(\d{1,2}))?(MO|TU|WE|TH|FR|SA|SU)")
 _UNTIL = re.compile(r"(\d{8})(T\d{6}Z?)?")
 _DIGITS = re.compile(r"\d{1,5}")
@@ -86,7 +90,7 @@ class RuleParts:
         if self.count is not None:
             parts.append(f"COUNT={self.count}")
         if self.until is not None:
-            parts.append(f"UNTIL={self.until:%Y%m%d}")
+            parts.append(f"UNTIL={_ical_date(self.until)}")
         return ";".join(parts)
 
     def to_dateutil(self, first: date, until: date, anchor: date) -> DateutilRule:
@@ -96,7 +100,7 @@ class RuleParts:
         weekday or month day that RFC 5545 takes from DTSTART is spelled out from `anchor`, so
         `first` may be moved forward to a later period without changing which dates match.
         """
-        parts = [f"FREQ={self.freq}", f"INTERVAL={self.interval}", f"UNTIL={until:%Y%m%d}"]
+        parts = [f"FREQ={self.freq}", f"INTERVAL={self.interval}", f"UNTIL={_ical_date(until)}"]
         byday, bymonthday = self.byday, self.bymonthday
         if self.freq == "WEEKLY" and not byday:
             byday = (WEEKDAYS[anchor.weekday()],)
@@ -109,6 +113,11 @@ class RuleParts:
         rule = rrulestr(";".join(parts), dtstart=datetime.combine(first, time()))
         assert isinstance(rule, DateutilRule)
         return rule
+
+
+def _ical_date(day: date) -> str:
+    """20261231; `%Y` leaves years before 1000 unpadded ("3250225"), which no parser reads."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def _rule_body(value: str) -> str:
@@ -249,7 +258,12 @@ def timezone_problem(name: str) -> str | None:
     return None
 
 
-LocalTime = Annotated[str, AfterValidator(_check_hhmm)]
+# The pattern is documented (and checked by _check_hhmm, which names the error `time_format`).
+LocalTime = Annotated[
+    str,
+    AfterValidator(_check_hhmm),
+    Field(json_schema_extra={"pattern": HHMM_PATTERN}, examples=["08:30"]),
+]
 MinutesBefore = Annotated[int, Field(strict=True, ge=0, le=MAX_MINUTES_BEFORE)]
 
 
@@ -258,8 +272,8 @@ class Schedule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_date: date
-    end_date: date | None = None
+    start_date: CalendarDate
+    end_date: CalendarDate | None = None
     count: Annotated[int, Field(strict=True, ge=1, le=MAX_COUNT)] | None = None
     # Validated even when absent, so that a `count` without a rule is caught.
     rrule: str | None = Field(
@@ -269,9 +283,10 @@ class Schedule(BaseModel):
         examples=["FREQ=WEEKLY;BYDAY=MO,WE,FR"],
         description="RFC 5545 RRULE value; absent means one occurrence on start_date.",
     )
-    times: Annotated[list[LocalTime], Field(max_length=MAX_TIMES)] = Field(
-        default=[], description="Local HH:MM times; empty means any time that day."
-    )
+    # uniqueItems: the contract says what _unique_sorted checks.
+    times: Annotated[
+        list[LocalTime], Field(max_length=MAX_TIMES, json_schema_extra={"uniqueItems": True})
+    ] = Field(default=[], description="Local HH:MM times; empty means any time that day.")
     timezone: str | None = Field(
         default=None,
         examples=["Europe/Berlin"],
@@ -371,9 +386,10 @@ class Reminders(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    minutes_before: Annotated[list[MinutesBefore], Field(max_length=MAX_REMINDERS)] = Field(
-        default=[], description="Minutes before each timed occurrence, 0..10080 (one week)."
-    )
+    minutes_before: Annotated[
+        list[MinutesBefore],
+        Field(max_length=MAX_REMINDERS, json_schema_extra={"uniqueItems": True}),
+    ] = Field(default=[], description="Minutes before each timed occurrence, 0..10080 (one week).")
     untimed_at: LocalTime | None = Field(
         default=None, description="Local HH:MM for reminders on days with untimed occurrences."
     )

@@ -8,9 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.assignments.models import AssignmentStatus
 from app.assignments.schedules import Reminders, Schedule, ScheduleRead
+from app.core.types import NOT_BLANK
 from app.templates.definitions import TemplateKind
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)
+]
 Instructions = Annotated[str, StringConstraints(max_length=20000)]
 Minutes = Annotated[int, Field(strict=True, ge=1, le=600)]
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from app.auth.models import Role
@@ -14,6 +14,7 @@ from app.core.audit import AuditEvent
 from app.core.db import SessionDep
 from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
 from app.core.routing import ProblemRoute, problem_responses
+from app.core.types import Instant
 
 router = APIRouter(route_class=ProblemRoute, tags=["audit"], responses=problem_responses(401, 403))
 AuditReader = Annotated[Principal, Depends(allow(Role.admin, scope=Scope.audit_read))]
@@ -49,8 +50,8 @@ async def list_audit_events(
     client_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
     action: Action | None = None,
-    occurred_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    occurred_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    occurred_from: Annotated[Instant | None, Query(alias="from")] = None,
+    occurred_to: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> Page[AuditEventRead]:
     """`updated_since` is accepted like on every list; audit rows never change, so it filters
     by when they were written."""

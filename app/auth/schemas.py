@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from app.auth.models import Role, UserStatus
+from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.auth.principal import Scope
 from app.core.types import Name, TimeZoneName
 
@@ -65,7 +66,8 @@ class MeUpdate(StrictModel):
 
 class PasswordChange(StrictModel):
     current_password: str = Field(min_length=1, max_length=128)
-    new_password: str = Field(min_length=1, max_length=128)
+    # The policy's bounds, so that the contract states them (the policy still checks them).
+    new_password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
 
 
 class StaffCreate(StrictModel):
@@ -94,7 +96,7 @@ class StaffCreated(UserRead):
 
 class InvitationAccept(StrictModel):
     code: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
 
 
 class ApiClientCreate(StrictModel):

@@ -60,7 +60,12 @@ async def list_clients(
     params: ListParamsDep,
     external_id: Annotated[
         str | None,
-        Query(max_length=512, description="`system|value`, as an EHR knows its patient."),
+        Query(
+            max_length=512,
+            # What _external_id_filter needs, so that the contract says it too.
+            pattern=r"^[\s\S]+\|[^|]+$",
+            description="`system|value`, as an EHR knows its patient.",
+        ),
     ] = None,
     status: UserStatus | None = None,
     q: Annotated[

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.assignments.repository import get_visible_assignment
@@ -32,6 +32,7 @@ from app.core.errors import AppError, Forbidden, problem_body, request_id_of
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
 from app.core.routing import ProblemRoute, problem_responses
+from app.core.types import Instant
 
 router = APIRouter(
     route_class=ProblemRoute, tags=["completions"], responses=problem_responses(401, 403)
@@ -175,8 +176,8 @@ async def list_completions(
     reviewed: bool | None = None,
     wants_to_discuss: bool | None = None,
     risk: bool | None = None,
-    completed_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    completed_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    completed_from: Annotated[Instant | None, Query(alias="from")] = None,
+    completed_to: Annotated[Instant | None, Query(alias="to")] = None,
     accept: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Any:
     stmt = visible_completions(principal)

@@ -4,10 +4,11 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.assignments.schedules import LocalTime
 from app.completions.models import CompletionStatus, SkipReason
+from app.core.types import NOT_BLANK, CalendarDate, Instant
 from app.templates.definitions import TemplateKind
 from app.templates.scoring import Score
 
@@ -17,7 +18,7 @@ DayMinutes = Annotated[int, Field(strict=True, ge=0, le=1440)]
 Note = Annotated[str, StringConstraints(max_length=10000)]
 SkipNote = Annotated[str, StringConstraints(max_length=2000)]
 CommentBody = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000, pattern=NOT_BLANK)
 ]
 
 
@@ -37,7 +38,7 @@ class CompletionFields(BaseModel):
     )
     duration_minutes: DayMinutes | None = None
     note: Note | None = Field(default=None, description="The client's own reflection.")
-    wants_to_discuss: bool = Field(
+    wants_to_discuss: StrictBool = Field(
         default=False, description="The client asks to talk about this in the next session."
     )
     skip_reason: SkipReason | None = Field(default=None, description="Required when skipped.")
@@ -50,10 +51,10 @@ class CompletionCreate(CompletionFields):
         description="Client-made UUID for offline queues: a retry with the same id and body "
         "answers the stored completion (200); with another body, 409.",
     )
-    completed_at: AwareDatetime = Field(
+    completed_at: Instant = Field(
         description="The client's clock; up to 30 days in the past, at most 5 minutes ahead."
     )
-    occurrence_date: date | None = Field(
+    occurrence_date: CalendarDate | None = Field(
         default=None,
         description="Local date of the occurrence; the date of completed_at "
         "in the schedule's zone when absent.",
@@ -88,7 +89,7 @@ class CompletionUpdate(BaseModel):
     discomfort: Distress | None = None
     duration_minutes: DayMinutes | None = None
     note: Note | None = None
-    wants_to_discuss: bool | None = None
+    wants_to_discuss: StrictBool | None = None
     skip_reason: SkipReason | None = None
     skip_note: SkipNote | None = None
 

@@ -253,6 +253,10 @@ async def update_completion(
         raise Forbidden("Completions can be edited for 24 hours after they were recorded.")
     was_risky = completion.risk
     changes = body.model_dump(exclude_unset=True)
+    # A null status or wants_to_discuss leaves it as it is (neither can be empty; were 500s).
+    for name in ("status", "wants_to_discuss"):
+        if name in changes and changes[name] is None:
+            changes.pop(name)
     status = CompletionStatus(changes.get("status", completion.status))
     if status != completion.status:
         # Switching between done and skipped drops what only the other kind carries.

@@ -220,19 +220,48 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     detail = exc.detail if isinstance(exc.detail, str) else None
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No resource at this path."
-    if exc.status_code == 405 and detail == "Method Not Allowed":
-        detail = "This path does not accept this method; see the Allow header."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        from app.core.routing import allowed_methods
+
+        # Starlette names only the first route it tried; the resource may have several.
+        methods = allowed_methods(request.app, request.url.path)
+        if methods:
+            headers["Allow"] = ", ".join(methods)
+        if detail == "Method Not Allowed":
+            detail = "This path does not accept this method; see the Allow header."
     return problem_response(
         exc.status_code,
         slug=_HTTP_SLUGS.get(exc.status_code),
-        headers=dict(exc.headers or {}),
+        headers=headers,
         detail=detail,
         instance=request.url.path,
         request_id=request_id_of(request),
     )
 
 
+# PostgreSQL text and jsonb cannot hold U+0000: "invalid byte sequence" (22021) and
+# "unsupported Unicode escape sequence" (22P05). That is the input's fault, not the server's.
+_NUL_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def _is_nul_error(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _NUL_SQLSTATES
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if _is_nul_error(exc):
+        where = "query" if any("\x00" in v for v in request.query_params.values()) else "body"
+        message = "Text must not contain the NUL character (U+0000)."
+        return problem_response(
+            422,
+            slug="validation-error",
+            title="Validation Error",
+            detail=message,
+            instance=request.url.path,
+            request_id=request_id_of(request),
+            errors=[{"loc": [where], "msg": message, "type": "nul_character"}],
+        )
     if (
         isinstance(exc, DBAPIError)
         and not isinstance(exc, OperationalError | InterfaceError)
@@ -291,6 +320,8 @@ def status_of(exc: BaseException) -> int:
         return 400 if any(e.get("type") == "json_invalid" for e in exc.errors()) else 422
     if isinstance(exc, StaleDataError):
         return 412
+    if _is_nul_error(exc):
+        return 422
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | ConnectionError):
         return 503
     return 500

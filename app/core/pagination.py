@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Unprocessable
+from app.core.types import Instant
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -35,7 +36,7 @@ class ListParams:
         Query(max_length=1024, description="Opaque cursor from the previous page's next_cursor."),
     ] = None
     updated_since: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="Only rows changed at or after this instant (RFC 3339 with offset)."),
     ] = None
 

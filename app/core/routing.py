@@ -6,6 +6,8 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.routing import Match, compile_path
+from starlette.types import Scope
 
 from app.core import audit
 from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, status_of
@@ -62,6 +64,38 @@ def _has_params(dependant: Any, *kinds: str) -> bool:
     return any(_has_params(sub, *kinds) for sub in dependant.dependencies)
 
 
+def _route_table(app: Any) -> tuple[frozenset[str], list[tuple[Any, bool, frozenset[str]]]]:
+    """Every route's path: the concrete ones, and each one's regex, concreteness and methods."""
+    cached = getattr(app.state, "route_table", None)
+    if cached is None:
+        try:  # FastAPI >= 0.16x keeps included routers nested; this walks them.
+            from fastapi.routing import iter_route_contexts
+
+            routes: Any = iter_route_contexts(app.routes)
+        except ImportError:
+            routes = app.routes
+        concrete: set[str] = set()
+        table: list[tuple[Any, bool, frozenset[str]]] = []
+        for route in routes:
+            path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+            if not path or not methods:
+                continue
+            regex, _, convertors = compile_path(path)
+            table.append((regex, not convertors, frozenset(methods)))
+            if not convertors:
+                concrete.add(path)
+        cached = app.state.route_table = (frozenset(concrete), table)
+    return cached
+
+
+def allowed_methods(app: Any, path: str) -> list[str] | None:
+    """The methods of the resource at `path`, for a 405's `Allow`; a concrete path wins over a
+    template that also matches it, as in OpenAPI. None when no route matches."""
+    matching = [(c, m) for regex, c, m in _route_table(app)[1] if regex.match(path)]
+    chosen = [m for c, m in matching if c] or [m for _, m in matching]
+    return sorted(frozenset().union(*chosen)) if chosen else None
+
+
 class ProblemRoute(APIRoute):
     """Adds the problem answers every route can give, so the contract lists them."""
 
@@ -76,6 +110,20 @@ class ProblemRoute(APIRoute):
             defaults += [400, 413]
         for status in defaults:
             self.responses.setdefault(status, problem_responses(status)[status])
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """A concrete path is its own resource, as in OpenAPI: `GET /v1/completions/batch` is
+        405 (only POST is defined there), not `GET /v1/completions/{completion_id}` with a
+        malformed id."""
+        match, child_scope = super().matches(scope)
+        if (
+            match is Match.FULL
+            and self.param_convertors
+            and "app" in scope
+            and scope["path"] in _route_table(scope["app"])[0]
+        ):
+            return Match.NONE, {}
+        return match, child_scope
 
     def get_route_handler(self) -> Callable[..., Any]:
         handler = retrying(super().get_route_handler())
@@ -120,8 +168,9 @@ def _idempotency_header(spec: dict[str, Any]) -> None:
         "description": "Makes a retry safe: the first answer for this key (per caller) is "
         "stored for 24 hours and replayed byte for byte with `Idempotent-Replayed: true`. "
         "Another body with the same key is 422; a retry while the first still runs is 409. "
-        "Ignored by the unauthenticated token endpoints.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "Ignored by the unauthenticated token endpoints. Printable ASCII without spaces.",
+        # What idempotency._valid_key accepts: 1 to 255 characters from `!` to `~`.
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     }
     for path_item in spec.get("paths", {}).values():
         operation = path_item.get("post")

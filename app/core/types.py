@@ -1,9 +1,12 @@
-"""Constrained types shared by request schemas: bounded strings, IANA time zones."""
+"""Constrained types shared by request schemas: bounded strings, IANA time zones, dates."""
 
+import re
 import zoneinfo
-from typing import Annotated
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 
 def _check_zone(name: str) -> str:
@@ -24,5 +27,61 @@ TimeZoneName = Annotated[
     AfterValidator(_check_zone),
     Field(examples=["Europe/Berlin"]),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# At least one character that strip_whitespace keeps (Unicode White_Space is stripped), so that
+# the contract says what minLength after stripping means: "   " is not a name.
+NOT_BLANK = r"[^\x09-\x0d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)
+]
 ShortText = Annotated[str, StringConstraints(max_length=2000)]
+
+
+# Pydantic alone also reads a number, or a string of digits, as Unix time: `from=0` was
+# 1970-01-01. The contract says `format: date` / `format: date-time`, so only those pass.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+# Kept a year away from the ends of Python's calendar (years 1 to 9999), so that the windows,
+# week and month boundaries and recurrences computed around a date stay inside it: at the very
+# ends they overflowed (500s). An instant must likewise exist in UTC.
+FIRST_DATE = date(2, 1, 1)
+LAST_DATE = date(9998, 12, 31)
+
+
+def _calendar_date(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        return value
+    raise PydanticCustomError("date_type", "Input should be a date like 2026-11-25")
+
+
+def _instant(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE_TIME_START.match(value):
+        return value  # the rest (fraction, offset) is pydantic's to check
+    raise PydanticCustomError(
+        "datetime_type", "Input should be an RFC 3339 date-time like 2026-11-25T08:30:00+01:00"
+    )
+
+
+def _within_calendar(value: date) -> date:
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise PydanticCustomError("date_range", "Dates lie between 0002-01-01 and 9998-12-31")
+    return value
+
+
+def _within_utc(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_range", "The instant lies outside years 1 to 9999 in UTC"
+        ) from None
+    return value
+
+
+CalendarDate = Annotated[date, BeforeValidator(_calendar_date), AfterValidator(_within_calendar)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_instant), AfterValidator(_within_utc)]

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from app.auth.models import Role
 from app.auth.principal import Principal, Scope, allow
@@ -13,6 +12,7 @@ from app.clinics.repository import get_visible_client
 from app.core.db import SessionDep
 from app.core.routing import ProblemRoute, problem_responses
 from app.core.time import utcnow
+from app.core.types import Instant
 from app.fhir.mapping import everything_bundle, questionnaire
 from app.records.service import load_record, weekly_adherence
 from app.templates.models import TemplateVersion
@@ -49,7 +49,7 @@ async def patient_everything(
     client_id: uuid.UUID,
     session: SessionDep,
     principal: FhirReader,
-    since: Annotated[AwareDatetime | None, Query(alias="_since")] = None,
+    since: Annotated[Instant | None, Query(alias="_since")] = None,
 ) -> JSONResponse:
     """Patient, Practitioners, Organization, one CarePlan, Questionnaires per template version
     used, QuestionnaireResponses, Goals, and Observations for measure scores (LOINC) and

@@ -4,12 +4,15 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.completions.models import AchievementType
+from app.core.types import NOT_BLANK, CalendarDate
 from app.goals.models import GoalStatus
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)
+]
 LongText = Annotated[str, StringConstraints(max_length=5000)]
 
 
@@ -26,7 +29,7 @@ class StepUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Title | None = None
-    done: bool | None = None
+    done: StrictBool | None = None
     position: Annotated[int, Field(strict=True, ge=0, le=1000)] | None = Field(
         default=None, description="Move the step here; the others shift."
     )
@@ -54,7 +57,7 @@ class GoalCreate(BaseModel):
     title: Title
     description: LongText = ""
     why: LongText = Field(default="", description="What reaching it would mean to the client.")
-    target_date: date | None = None
+    target_date: CalendarDate | None = None
     steps: list[Title] = Field(
         default_factory=list, max_length=50, description="Step titles, in order."
     )
@@ -66,7 +69,7 @@ class GoalUpdate(BaseModel):
     title: Title | None = None
     description: LongText | None = None
     why: LongText | None = None
-    target_date: date | None = None
+    target_date: CalendarDate | None = None
     status: GoalStatus | None = None
 
 

@@ -84,8 +84,10 @@ async def _award_goal(session: AsyncSession, goal: Goal) -> None:
 
 async def update_goal(session: AsyncSession, goal: Goal, body: GoalUpdate) -> None:
     changes = body.model_dump(exclude_unset=True)
-    if "title" in changes and changes["title"] is None:
-        changes.pop("title")
+    # A null title or status leaves it as it is (there is no "no status"; "" was a 500).
+    for name in ("title", "status"):
+        if name in changes and changes[name] is None:
+            changes.pop(name)
     for name, value in changes.items():
         setattr(goal, name, value if value is not None or name == "target_date" else "")
     if body.status == GoalStatus.achieved and goal.achieved_at is None:

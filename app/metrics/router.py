@@ -17,6 +17,7 @@ from app.core.errors import Unprocessable
 from app.core.pagination import Page, decode_plain_cursor, encode_cursor
 from app.core.routing import ProblemRoute, problem_responses
 from app.core.time import utcnow
+from app.core.types import CalendarDate
 from app.metrics.caseload import caseload_rows
 from app.metrics.schemas import CaseloadRow, CaseloadSort, ClientMetrics, Granularity
 from app.metrics.service import client_metrics
@@ -29,8 +30,12 @@ Staff = Annotated[Principal, Depends(allow(Role.admin, Role.therapist, scope=Sco
 MAX_DAYS = 366
 MAX_CASELOAD = 2000
 
-FromDate = Annotated[date | None, Query(alias="from", description="Default: 27 days before `to`.")]
-ToDate = Annotated[date | None, Query(alias="to", description="Default: today (client's zone).")]
+FromDate = Annotated[
+    CalendarDate | None, Query(alias="from", description="Default: 27 days before `to`.")
+]
+ToDate = Annotated[
+    CalendarDate | None, Query(alias="to", description="Default: today (client's zone).")
+]
 
 
 def _window(client: User, start: date | None, end: date | None) -> tuple[date, date]:

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z_]+\.[a-z_]+$", max_length=64)]
 
@@ -36,7 +36,7 @@ class WebhookCreate(BaseModel):
     event_types: list[EventType] = Field(
         min_length=1, max_length=50, description="Event types to send; `*` is not accepted."
     )
-    active: bool = True
+    active: StrictBool = True
 
 
 class WebhookUpdate(BaseModel):
@@ -44,7 +44,9 @@ class WebhookUpdate(BaseModel):
 
     url: str | None = Field(default=None, min_length=8, max_length=2000)
     event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=50)
-    active: bool | None = Field(default=None, description="Re-activating resets the failure count.")
+    active: StrictBool | None = Field(
+        default=None, description="Re-activating resets the failure count."
+    )
 
 
 class WebhookRead(BaseModel):

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from app.core.types import NOT_BLANK
 from app.templates.fields import (
     AnyField,
     BooleanField,
@@ -107,7 +108,10 @@ class Scoring(StrictModel):
 
 class TemplateDefinition(StrictModel):
     kind: TemplateKind
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    title: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
+    ]
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
     instructions: Annotated[str, StringConstraints(max_length=20000)] = Field(
         default="", description="Markdown shown to the client before the form."

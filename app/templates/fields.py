@@ -18,14 +18,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.core.types import NOT_BLANK
+
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 OPTION_CODE_PATTERN = r"^[a-z0-9][a-z0-9_]{0,62}$"
 
 FieldKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 Code = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 OptionCode = Annotated[str, StringConstraints(pattern=OPTION_CODE_PATTERN)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-ShortLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=NOT_BLANK)
+]
+ShortLabel = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK)
+]
 HelpText = Annotated[str, StringConstraints(max_length=1000)]
 StrictBool = Annotated[bool, Field(strict=True)]
 # Bounded so that a definition can never make the server do arithmetic on absurd numbers.

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.core.types import NOT_BLANK
 from app.templates.definitions import AnyField, Scoring, TemplateKind
 from app.templates.fields import drop_type_tags
 from app.templates.models import TemplateSource, TemplateStatus
@@ -71,7 +72,12 @@ class DefinitionPatch(BaseModel):
 
     kind: TemplateKind | None = None
     title: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK
+            ),
+        ]
         | None
     ) = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
@@ -102,7 +108,8 @@ class ResponsesCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     responses: dict[str, Any]
-    version: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+    # Bounded like the path of getTemplateVersion: an unbounded int overflowed the query (500).
+    version: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] | None = Field(
         default=None, description="Version to check against; the latest when absent."
     )
 

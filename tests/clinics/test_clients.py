@@ -1,5 +1,6 @@
 """Clients: each caller sees exactly their caseload; profiles, external ids and invitations."""
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -10,7 +11,7 @@ from app.core.time import utcnow
 
 async def create_client(client, world, who="therapist", **body):
     payload = {
-        "email": f"c{len(body)}-{id(body)}@example.com",
+        "email": f"c-{uuid.uuid4().hex}@example.com",
         "display_name": "Sam Client",
         **body,
     }

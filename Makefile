@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n auto
 
-.PHONY: run test install install-dev lint format openapi bench clean
+.PHONY: run test test-fast install install-dev lint format openapi bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ run: install
 	$(BIN)/homework-api serve --host $(HOST) --port $(PORT)
 
 test: install-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:xdist -m "sdk or faults" tests/sdk tests/faults
+	RUN_CONTRACT_TESTS=1 $(BIN)/pytest -p no:xdist -m contract tests/contract
+
+test-fast: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install-dev

@@ -245,8 +245,34 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 _NUL_SQLSTATES = frozenset({"22021", "22P05"})
 
 
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error wrapped by SQLAlchemy (asyncpg keeps it on the cause)."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code is None and orig is not None:
+        code = getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    return code
+
+
 def _is_nul_error(exc: BaseException) -> bool:
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _NUL_SQLSTATES
+    return isinstance(exc, DBAPIError) and sqlstate_of(exc) in _NUL_SQLSTATES
+
+
+# The server going away or not taking connections yet: connection exceptions (class 08),
+# admin/crash shutdown and "cannot connect now" while it starts or stops (57P01-57P03), too
+# many connections (53300). asyncpg raises some of these as plain DBAPIErrors.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | ConnectionError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = sqlstate_of(exc) or ""
+    return sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -262,11 +288,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
             request_id=request_id_of(request),
             errors=[{"loc": [where], "msg": message, "type": "nul_character"}],
         )
-    if (
-        isinstance(exc, DBAPIError)
-        and not isinstance(exc, OperationalError | InterfaceError)
-        and not exc.connection_invalidated
-    ):
+    if not _is_unavailable(exc):
         return internal_error_response(request_id_of(request), exc)
     logger.warning(
         "database unavailable",
@@ -322,7 +344,7 @@ def status_of(exc: BaseException) -> int:
         return 412
     if _is_nul_error(exc):
         return 422
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | ConnectionError):
+    if _is_unavailable(exc):
         return 503
     return 500
 

@@ -9,6 +9,8 @@ from fastapi import Request, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.errors import sqlstate_of
+
 # Whether the current request may write. On SQLite a writing transaction starts with
 # BEGIN IMMEDIATE: it waits for the write lock up front (busy_timeout) instead of failing with
 # "database is locked" when another writer committed after it began reading.
@@ -32,11 +34,7 @@ MAX_ATTEMPTS = 3
 
 def is_transient(exc: BaseException) -> bool:
     """A database error that a fresh attempt of the same transaction may not meet again."""
-    orig = getattr(exc, "orig", None)
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if code is None and orig is not None:
-        code = getattr(getattr(orig, "__cause__", None), "sqlstate", None)
-    return code in TRANSIENT_SQLSTATES
+    return sqlstate_of(exc) in TRANSIENT_SQLSTATES
 
 
 def retrying(

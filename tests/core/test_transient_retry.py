@@ -55,3 +55,30 @@ async def test_retries_are_bounded(client, world, db, monkeypatch):
     )
     assert response.status_code == 503 and calls["n"] == 3
     assert await db.scalar(select(func.count()).select_from(Goal)) == 0
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "status"),
+    [("57P03", 503), ("57P01", 503), ("08006", 503), ("53300", 503), ("23514", 500)],
+)
+async def test_a_database_going_away_is_a_503_not_a_500(
+    client, world, monkeypatch, sqlstate, status
+):
+    """asyncpg reports "the database system is shutting down" (57P03) and its kin as plain
+    DBAPIErrors; they are outages (503 with Retry-After), unlike a real bug (500)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.goals import service
+
+    async def create_goal(session, principal, body):
+        raise DBAPIError("SELECT 1", {}, _PgError(sqlstate))
+
+    monkeypatch.setattr(service, "create_goal", create_goal)
+    response = await client.post(
+        "/v1/goals",
+        headers=world.auth("therapist"),
+        json={"client_id": str(world.client.id), "title": "Outage"},
+    )
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert ("retry-after" in response.headers) == (status == 503)

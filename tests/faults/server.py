@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def cli(env: dict[str, str], *args: str) -> None:
 class Server:
     def __init__(self, env: dict[str, str]) -> None:
         self.env, self.port = env, free_port()
+        # Where the server's own log goes, so a failing fault test can show what it said.
+        self.log = Path(tempfile.gettempdir()) / f"fault-server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,7 +70,7 @@ class Server:
             env=self.env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

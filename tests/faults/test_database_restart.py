@@ -27,7 +27,9 @@ def restartable():
     if shutil.which("pg_ctlcluster") is None or not os.path.isdir("/etc/postgresql"):
         pytest.skip("needs a local PostgreSQL cluster managed by pg_ctlcluster")
     yield
-    _cluster("start")  # whatever happened, leave PostgreSQL running
+    # Whatever happened, leave PostgreSQL running (starting a running cluster is an error).
+    if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode != 0:
+        _cluster("start")
 
 
 async def test_an_outage_answers_503_and_service_returns_without_a_restart(

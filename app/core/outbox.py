@@ -5,6 +5,10 @@ commit path (requests, workers, CLI) writes them, and a rolled-back change leave
 PostgreSQL the hook first takes a transaction-level advisory lock: event rows then get their
 sequence numbers in commit order, so a reader polling `sequence > cursor` can never see a
 later number before an earlier one commits (no missed events). SQLite serializes writers anyway.
+
+Savepoints: releasing one fires `before_commit` too, but the events wait for the outermost
+commit (the global lock is then held only for the commit itself, not through the rest of the
+request); a savepoint that rolls back drops the events queued inside it, and only those.
 """
 
 import uuid
@@ -12,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Index, Integer, String, event, insert, text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from app.core.ids import new_id
 from app.core.models import Base
@@ -71,6 +75,8 @@ def record_event(
 
 
 def _write_outbox(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release: its events belong to the outermost commit
     rows = session.info.pop("outbox", None)
     if not rows:
         return
@@ -80,7 +86,25 @@ def _write_outbox(session: Session) -> None:
 
 
 def _drop_outbox(session: Session, *_: Any) -> None:
+    if session.in_nested_transaction():
+        # ROLLBACK TO SAVEPOINT: forget what was queued since the savepoint began.
+        marks = session.info.get("outbox_marks")
+        queued = session.info.get("outbox")
+        if marks and queued:
+            del queued[marks[-1] :]
+        return
     session.info.pop("outbox", None)
+
+
+def _savepoint_begun(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        marks = session.info.setdefault("outbox_marks", [])
+        marks.append(len(session.info.get("outbox", ())))
+
+
+def _savepoint_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested and session.info.get("outbox_marks"):
+        session.info["outbox_marks"].pop()
 
 
 def install_outbox() -> None:
@@ -88,6 +112,8 @@ def install_outbox() -> None:
     if not event.contains(Session, "before_commit", _write_outbox):
         event.listen(Session, "before_commit", _write_outbox)
         event.listen(Session, "after_rollback", _drop_outbox)
+        event.listen(Session, "after_transaction_create", _savepoint_begun)
+        event.listen(Session, "after_transaction_end", _savepoint_ended)
 
 
 install_outbox()

@@ -28,20 +28,30 @@ class Page(BaseModel, Generic[T]):
 
 @dataclass
 class ListParams:
-    """`limit`, `cursor` and `updated_since`, which every list takes."""
+    """`limit`, `cursor` and `updated_since`, which every list takes (`ListParamsDep`)."""
 
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+    updated_since: datetime | None = None
+
+
+async def _list_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
         Query(max_length=1024, description="Opaque cursor from the previous page's next_cursor."),
-    ] = None
+    ] = None,
     updated_since: Annotated[
         Instant | None,
         Query(description="Only rows changed at or after this instant (RFC 3339 with offset)."),
-    ] = None
+    ] = None,
+) -> ListParams:
+    # An `async def`: with `Depends()` on the dataclass FastAPI called its constructor, a
+    # plain callable, in the thread pool, one thread hop per list request.
+    return ListParams(limit=limit, cursor=cursor, updated_since=updated_since)
 
 
-ListParamsDep = Annotated[ListParams, Depends()]
+ListParamsDep = Annotated[ListParams, Depends(_list_params)]
 
 
 @dataclass(frozen=True)

@@ -104,14 +104,13 @@ async def current_principal(
         raise Unauthorized("The access token is invalid or expired.") from None
     # One indexed lookup per request, so deactivation and revocation take effect at once.
     if kind == "user":
-        row = (
-            await session.execute(
-                select(User.status, User.role, User.clinic_id).where(User.id == subject)
-            )
-        ).one_or_none()
-        if row is None or row.status != UserStatus.active or row.clinic_id != clinic_id:
+        user = await session.get(User, subject)
+        if user is None or user.status != UserStatus.active or user.clinic_id != clinic_id:
             raise Unauthorized("The account is not active.")
-        principal = Principal(subject, clinic_id, Role(row.role), scopes & ROLE_SCOPES[row.role])
+        # Kept for the request: the session's identity map holds rows only weakly, and a
+        # client reading their own record then finds it there without another query.
+        request.state.user = user
+        principal = Principal(subject, clinic_id, Role(user.role), scopes & ROLE_SCOPES[user.role])
     elif kind == "api_client":
         row = (
             await session.execute(

@@ -41,9 +41,19 @@ def visible_clients(principal: Principal) -> Select[tuple[User]]:
 async def get_visible_client(
     session: AsyncSession, principal: Principal, client_id: uuid.UUID
 ) -> User:
-    client = (
-        await session.execute(visible_clients(principal).where(User.id == client_id))
-    ).scalar_one_or_none()
+    client: User | None
+    if principal.is_client and client_id == principal.id:
+        # Themself: the principal check loaded this row in this session, so `get` finds it in
+        # the identity map. The conditions are those of visible_clients.
+        client = await session.get(User, client_id)
+        if client is not None and (
+            client.clinic_id != principal.clinic_id or client.role != Role.client
+        ):
+            client = None
+    else:
+        client = (
+            await session.execute(visible_clients(principal).where(User.id == client_id))
+        ).scalar_one_or_none()
     if client is None:
         raise ClientNotFound("No such client.")
     audit.note(client_id=client.id)

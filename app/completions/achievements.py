@@ -1,17 +1,19 @@
 """Awarding achievements exactly once, whatever runs concurrently."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.completions.days import client_days, streaks
+from app.completions.days import Scheduled, client_days, streaks
 from app.completions.models import Achievement, AchievementType, Completion, CompletionStatus
+from app.core.ids import new_id
 from app.core.outbox import record_event
-from app.templates.models import TemplateVersion
-from app.templates.repository import definition_of
+from app.core.time import utcnow
+from app.templates.repository import definition_by_id
 
 
 async def award(
@@ -26,45 +28,50 @@ async def award(
 ) -> Achievement | None:
     """Record the achievement unless the client has it; returns it when newly earned.
 
-    The unique (client_id, key) constraint is the arbiter: a concurrent request that earned
-    it first makes this insert fail inside a savepoint, and nothing else is disturbed."""
-    exists = await session.scalar(
-        select(Achievement.id).where(Achievement.client_id == client_id, Achievement.key == key)
+    The unique (client_id, key) constraint is the arbiter, in one statement: the insert does
+    nothing when the row exists, and when a concurrent transaction has just inserted it, it
+    waits for that one to end and then does nothing (or inserts, if that one rolled back)."""
+    now = utcnow()
+    values = {
+        "id": new_id(),
+        "clinic_id": clinic_id,
+        "client_id": client_id,
+        "type": type_,
+        "key": key,
+        "title": title,
+        "refers_to_type": refers_to[0] if refers_to else None,
+        "refers_to_id": refers_to[1] if refers_to else None,
+        "earned_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(Achievement)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[Achievement.client_id, Achievement.key])
+        .returning(Achievement.id)
     )
-    if exists is not None:
-        return None
-    achievement = Achievement(
-        clinic_id=clinic_id,
-        client_id=client_id,
-        type=type_,
-        key=key,
-        title=title,
-        refers_to_type=refers_to[0] if refers_to else None,
-        refers_to_id=refers_to[1] if refers_to else None,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(achievement)
-    except IntegrityError:
+    if (await session.execute(stmt)).scalar_one_or_none() is None:
         return None
     record_event(
         session,
         "achievement.earned",
         resource_type="achievement",
-        resource_id=achievement.id,
+        resource_id=values["id"],
         clinic_id=clinic_id,
         client_id=client_id,
         payload={
-            "id": str(achievement.id),
+            "id": str(values["id"]),
             "type": type_.value,
             "title": title,
             "key": key,
-            "refers_to_type": achievement.refers_to_type,
-            "refers_to_id": str(achievement.refers_to_id) if achievement.refers_to_id else None,
-            "earned_at": achievement.earned_at.isoformat(),
+            "refers_to_type": values["refers_to_type"],
+            "refers_to_id": str(values["refers_to_id"]) if values["refers_to_id"] else None,
+            "earned_at": now.isoformat(),
         },
     )
-    return achievement
+    return Achievement(**values)
 
 
 STREAKS = (3, 7, 14, 30, 100)
@@ -75,63 +82,106 @@ KIND_TITLES = {
     "behavioral": "First activity logged",
     "measure": "First check-in measure",
 }
+# The achievements a completion can earn a second time round are never looked up: a measure's
+# improvement is keyed by the completion itself.
+_ONCE_PER_CLIENT = (AchievementType.first_completion, AchievementType.first_of_kind)
+
+
+@dataclass
+class AwardPlan:
+    """What the client already holds of the achievements a completion can bring (one query),
+    so that the award step inserts only what is missing."""
+
+    held: set[str]
+
+    def missing_streaks(self) -> list[int]:
+        return [n for n in STREAKS if f"streak:{n}" not in self.held]
+
+    def streak_lookback(self, today: date) -> date | None:
+        """The earliest day the streak check may look at, None when every threshold is held."""
+        missing = self.missing_streaks()
+        return _streak_start(today, missing[-1]) if missing else None
+
+
+def _streak_start(today: date, threshold: int) -> date:
+    # Far enough back for the threshold, with room for neutral days between.
+    return today - timedelta(days=threshold * 2 + 7)
+
+
+async def plan_awards(session: AsyncSession, client_id: uuid.UUID) -> AwardPlan:
+    held = (
+        await session.execute(
+            select(Achievement.key).where(
+                Achievement.client_id == client_id,
+                Achievement.type.in_([*_ONCE_PER_CLIENT, AchievementType.streak]),
+            )
+        )
+    ).scalars()
+    return AwardPlan(set(held))
 
 
 async def award_for_completion(
-    session: AsyncSession, completion: Completion, today: date
+    session: AsyncSession,
+    completion: Completion,
+    today: date,
+    *,
+    plan: AwardPlan | None = None,
+    scheduled: Scheduled | None = None,
 ) -> list[Achievement]:
     """The small wins a done completion can bring: first completion, first of its kind, a
-    streak threshold, a measure moving down a severity band."""
+    streak threshold, a measure moving down a severity band. `plan` and `scheduled` (covering
+    the plan's streak lookback) save their queries when the caller loaded them already."""
     if completion.status != CompletionStatus.done:
         return []
+    if plan is None:
+        plan = await plan_awards(session, completion.client_id)
     base = {"clinic_id": completion.clinic_id, "client_id": completion.client_id}
     ref = ("completion", completion.id)
-    earned = [
-        await award(
-            session,
-            **base,
-            type_=AchievementType.first_completion,
-            key="first_completion",
-            title="First homework done",
-            refers_to=ref,
-        ),
-        await award(
-            session,
-            **base,
-            type_=AchievementType.first_of_kind,
-            key=f"first_of_kind:{completion.template_kind}",
-            title=KIND_TITLES.get(str(completion.template_kind), "First of its kind"),
-            refers_to=ref,
-        ),
-    ]
-    earned += await _streaks(session, completion, today)
+    earned: list[Achievement | None] = []
+    if "first_completion" not in plan.held:
+        earned.append(
+            await award(
+                session,
+                **base,
+                type_=AchievementType.first_completion,
+                key="first_completion",
+                title="First homework done",
+                refers_to=ref,
+            )
+        )
+    kind_key = f"first_of_kind:{completion.template_kind}"
+    if kind_key not in plan.held:
+        earned.append(
+            await award(
+                session,
+                **base,
+                type_=AchievementType.first_of_kind,
+                key=kind_key,
+                title=KIND_TITLES.get(str(completion.template_kind), "First of its kind"),
+                refers_to=ref,
+            )
+        )
+    earned += await _streaks(session, completion, today, plan, scheduled)
     earned.append(await _measure_improved(session, completion))
     return [a for a in earned if a is not None]
 
 
 async def _streaks(
-    session: AsyncSession, completion: Completion, today: date
+    session: AsyncSession,
+    completion: Completion,
+    today: date,
+    plan: AwardPlan,
+    scheduled: Scheduled | None,
 ) -> list[Achievement | None]:
-    have = set(
-        (
-            await session.execute(
-                select(Achievement.key).where(
-                    Achievement.client_id == completion.client_id,
-                    Achievement.type == AchievementType.streak,
-                )
-            )
-        ).scalars()
-    )
-    missing = [n for n in STREAKS if f"streak:{n}" not in have]
+    missing = plan.missing_streaks()
     if not missing:
         return []
-    # Look back far enough for the next threshold, with room for neutral days between.
-    start = today - timedelta(days=missing[0] * 2 + 7)
-    days = await client_days(session, completion.client_id, start, today)
+    start = _streak_start(today, missing[0])
+    days = await client_days(session, completion.client_id, start, today, scheduled)
     current, _, reached_start = streaks(days, start, today, today)
     if reached_start and current < missing[-1]:
-        start = today - timedelta(days=missing[-1] * 2 + 7)
-        days = await client_days(session, completion.client_id, start, today)
+        start = _streak_start(today, missing[-1])
+        days = await client_days(session, completion.client_id, start, today, scheduled)
         current, _, _ = streaks(days, start, today, today)
     return [
         await award(
@@ -167,9 +217,7 @@ async def _measure_improved(session: AsyncSession, completion: Completion) -> Ac
     ).first()
     if previous is None:
         return None
-    version = await session.get(TemplateVersion, completion.template_version_id)
-    assert version is not None
-    definition = definition_of(version)
+    definition = await definition_by_id(session, completion.template_version_id)
     order = [b.code for b in definition.scoring.bands] if definition.scoring else []
     if previous.score_band not in order or completion.score_band not in order:
         return None

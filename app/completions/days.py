@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment
-from app.assignments.occurrences import load_timelines
+from app.assignments.occurrences import Timeline, load_timelines
 from app.completions.models import Completion, CompletionStatus
 
 
@@ -40,23 +40,61 @@ class DayState:
         return False if is_over else None
 
 
-async def client_days(
-    session: AsyncSession, client_id: uuid.UUID, start: date, end: date
-) -> dict[date, DayState]:
-    """Scheduled and done occurrences per local day: one query per table."""
-    days: dict[date, DayState] = defaultdict(DayState)
+@dataclass
+class Scheduled:
+    """A client's assignments over some window with their timelines, loaded once for whoever
+    needs them next (recording a completion resolves its occurrence and then the streak days
+    from the same rows)."""
+
+    assignments: list[Assignment]
+    timelines: dict[uuid.UUID, Timeline]
+
+    def within(self, start: date, end: date) -> list[Assignment]:
+        return [
+            a
+            for a in self.assignments
+            if a.first_date <= end and (a.last_date is None or a.last_date >= start)
+        ]
+
+
+async def load_scheduled(
+    session: AsyncSession,
+    client_id: uuid.UUID,
+    start: date,
+    end: date,
+    *,
+    also: uuid.UUID | None = None,
+) -> Scheduled:
+    """The client's assignments that overlap start..end (and the assignment `also`, wherever
+    it lies), with their timelines: three queries."""
+    overlaps = (Assignment.first_date <= end) & or_(
+        Assignment.last_date.is_(None), Assignment.last_date >= start
+    )
+    wanted = overlaps if also is None else or_(overlaps, Assignment.id == also)
     assignments = list(
         (
             await session.execute(
-                select(Assignment).where(
-                    Assignment.client_id == client_id,
-                    Assignment.first_date <= end,
-                    or_(Assignment.last_date.is_(None), Assignment.last_date >= start),
-                )
+                select(Assignment).where(Assignment.client_id == client_id, wanted)
             )
         ).scalars()
     )
-    timelines = await load_timelines(session, assignments)
+    return Scheduled(assignments, await load_timelines(session, assignments))
+
+
+async def client_days(
+    session: AsyncSession,
+    client_id: uuid.UUID,
+    start: date,
+    end: date,
+    scheduled: Scheduled | None = None,
+) -> dict[date, DayState]:
+    """Scheduled and done occurrences per local day: one query per table, or only the done
+    ones when `scheduled` (covering start..end) was loaded already."""
+    days: dict[date, DayState] = defaultdict(DayState)
+    if scheduled is None:
+        scheduled = await load_scheduled(session, client_id, start, end)
+    assignments = scheduled.within(start, end)
+    timelines = scheduled.timelines
     for assignment in assignments:
         for occ in timelines[assignment.id].occurrences(start, end):
             if occ.suspended:

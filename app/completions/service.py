@@ -12,18 +12,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment, AssignmentStatus
-from app.assignments.occurrences import load_timelines
+from app.assignments.occurrences import Timeline, load_timelines
 from app.assignments.recurrence import Occurrence
 from app.assignments.schedules import parse_hhmm
 from app.auth.principal import Principal
-from app.completions.achievements import award_for_completion
+from app.completions.achievements import award_for_completion, plan_awards
+from app.completions.days import load_scheduled
 from app.completions.models import Comment, Completion, CompletionStatus
 from app.completions.schemas import CommentRead, CompletionCreate, CompletionRead, CompletionUpdate
 from app.core.errors import Conflict, Forbidden, Unprocessable
 from app.core.outbox import emit, record_event
 from app.core.time import utcnow
-from app.templates.models import TemplateVersion
-from app.templates.repository import definition_of
+from app.templates.repository import definition_by_id
 from app.templates.scoring import score_responses
 from app.templates.validation import validate_responses
 
@@ -72,8 +72,8 @@ def _check_clock(completed_at: datetime, now: datetime) -> None:
         )
 
 
-async def _find_occurrence(
-    session: AsyncSession, assignment: Assignment, body: CompletionCreate
+def _find_occurrence(
+    assignment: Assignment, timeline: Timeline, body: CompletionCreate
 ) -> Occurrence:
     tz = ZoneInfo(assignment.schedule["timezone"])
     local_day = body.completed_at.astimezone(tz).date()
@@ -84,7 +84,6 @@ async def _find_occurrence(
             ["body", "occurrence_date"],
             "future",
         )
-    timeline = (await load_timelines(session, [assignment]))[assignment.id]
     that_day = [o for o in timeline.occurrences(day, day)]
     if not that_day:
         raise _invalid(
@@ -202,11 +201,24 @@ async def record_completion(
         )
     now = utcnow()
     _check_clock(body.completed_at, now)
-    occ = await _find_occurrence(session, assignment, body)
-    version = await session.get(TemplateVersion, assignment.template_version_id)
-    assert version is not None
+    today = now.astimezone(ZoneInfo(assignment.schedule["timezone"])).date()
+    # A done completion may earn achievements: what the client holds decides whether the
+    # streak days are needed; if so the client's assignments are loaded once, for both the
+    # occurrence and the streak, else only this assignment's timeline.
+    plan = await plan_awards(session, assignment.client_id) if body.status == "done" else None
+    lookback = plan.streak_lookback(today) if plan else None
+    if lookback is not None:
+        scheduled = await load_scheduled(
+            session, assignment.client_id, lookback, today, also=assignment.id
+        )
+        timeline = scheduled.timelines[assignment.id]
+    else:
+        scheduled = None
+        timeline = (await load_timelines(session, [assignment]))[assignment.id]
+    occ = _find_occurrence(assignment, timeline, body)
+    definition = await definition_by_id(session, assignment.template_version_id)
     fields = body.model_dump(exclude={"id", "completed_at", "occurrence_date", "occurrence_time"})
-    responses, score = _check_answers(definition_of(version), body.status, fields)
+    responses, score = _check_answers(definition, body.status, fields)
     await _occurrence_taken(session, assignment, occ)
     completion = Completion(
         clinic_id=assignment.clinic_id,
@@ -238,8 +250,7 @@ async def record_completion(
             return found, False
         await _occurrence_taken(session, assignment, occ)
         raise
-    today = now.astimezone(ZoneInfo(assignment.schedule["timezone"])).date()
-    await award_for_completion(session, completion, today)
+    await award_for_completion(session, completion, today, plan=plan, scheduled=scheduled)
     _emit(session, "completion.created", completion, was_risky=False)
     return completion, True
 
@@ -271,9 +282,8 @@ async def update_completion(
         "skip_note": completion.skip_note,
         **changes,
     }
-    version = await session.get(TemplateVersion, completion.template_version_id)
-    assert version is not None
-    responses, score = _check_answers(definition_of(version), status, merged)
+    definition = await definition_by_id(session, completion.template_version_id)
+    responses, score = _check_answers(definition, status, merged)
     for name, value in changes.items():
         setattr(completion, name, value)
     completion.responses = responses

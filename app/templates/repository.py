@@ -71,5 +71,17 @@ def definition_of(version: TemplateVersion) -> TemplateDefinition:
     return parsed
 
 
+async def definition_by_id(session: AsyncSession, version_id: uuid.UUID) -> TemplateDefinition:
+    """The parsed definition of a version by its id; read from the database only the first
+    time this process meets the version (versions never change once published)."""
+    parsed = _PARSED.get(version_id)
+    if parsed is not None:
+        return parsed
+    version = await session.get(TemplateVersion, version_id)
+    if version is None:
+        raise TemplateVersionNotFound("No such template version.")
+    return definition_of(version)
+
+
 def stored_definition(definition: TemplateDefinition) -> dict[str, Any]:
     return definition.model_dump(mode="json")

@@ -1,0 +1,137 @@
+"""Recording a completion in few round trips: the client's achievements read once, awards as
+one INSERT each (no savepoints), the assignments and timelines loaded once for the occurrence
+and the streak, template versions read once per process. The answers stay the same."""
+
+import re
+from contextlib import contextmanager
+
+from sqlalchemy import event, func, select
+
+from app.completions.achievements import award
+from app.completions.models import Achievement, AchievementType
+from app.core.outbox import Event
+from app.core.time import utcnow
+from app.templates import repository
+from app.templates.library import get_builtin
+from tests.factories import make_assignment
+
+THOUGHT_RECORD = get_builtin("thought-record").realistic_example
+
+
+@contextmanager
+def statements(app):
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_):
+        seen.append(" ".join(statement.split()))
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def matching(seen: list[str], pattern: str) -> list[str]:
+    return [s for s in seen if re.search(pattern, s, re.IGNORECASE)]
+
+
+async def post_done(client, world, assignment_id, responses=THOUGHT_RECORD):
+    response = await client.post(
+        f"/v1/assignments/{assignment_id}/completions",
+        headers=world.auth("client"),
+        json={"completed_at": utcnow().isoformat(), "status": "done", "responses": responses},
+    )
+    assert response.status_code == 201, response.text
+    return response
+
+
+async def held(db, client_id) -> dict[str, int]:
+    db.expunge_all()
+    return dict(
+        (
+            await db.execute(
+                select(Achievement.key, func.count())
+                .where(Achievement.client_id == client_id)
+                .group_by(Achievement.key)
+            )
+        ).all()
+    )
+
+
+async def test_a_first_completion_awards_with_one_insert_each_and_no_savepoint(
+    client, world, app, db
+):
+    with statements(app) as seen:
+        await post_done(client, world, world.assignment.id)
+    assert len(matching(seen, r"^SELECT .* FROM achievement")) == 1
+    assert len(matching(seen, r"^INSERT INTO achievement .* ON CONFLICT")) == 2
+    assert len(matching(seen, r"^SAVEPOINT")) == 1  # the completion's own, nothing else
+    assert len(matching(seen, r"FROM assignment_schedule")) == 1
+    assert await held(db, world.client.id) == {
+        "first_completion": 1,
+        "first_of_kind:cbt_worksheet": 1,
+    }
+    earned = (
+        await db.execute(select(Event.payload).where(Event.type == "achievement.earned"))
+    ).scalars()
+    assert sorted(p["key"] for p in earned) == ["first_completion", "first_of_kind:cbt_worksheet"]
+
+
+async def test_a_later_completion_inserts_no_achievement_it_holds(client, world, app, db):
+    await post_done(client, world, world.assignment.id)
+    with statements(app) as seen:
+        await post_done(client, world, world.assignment.id)
+    assert len(matching(seen, r"^SELECT .* FROM achievement")) == 1
+    assert matching(seen, r"^INSERT INTO achievement") == []
+    # The client's assignments and their timelines once, for the occurrence and the streak.
+    assert len(matching(seen, r"FROM assignment WHERE assignment.client_id")) == 1
+    assert len(matching(seen, r"FROM assignment_schedule")) == 1
+    assert len(matching(seen, r"FROM assignment_pause")) == 1
+    assert await held(db, world.client.id) == {
+        "first_completion": 1,
+        "first_of_kind:cbt_worksheet": 1,
+    }
+
+
+async def test_a_template_version_is_read_once_per_process(client, world, app, db, monkeypatch):
+    diary = await make_assignment(db, world.therapist, world.client, template_id=world.template.id)
+    await db.commit()
+    monkeypatch.setattr(repository, "_PARSED", {})  # as in a process that never met it
+    answers = {"bedtime": "23:15", "rested": 6}
+    with statements(app) as first:
+        body = (await post_done(client, world, diary.id, answers)).json()
+    assert body["responses"] == answers
+    with statements(app) as second:
+        await post_done(client, world, diary.id, answers)
+    assert len(matching(first, r"FROM template_version")) == 1
+    assert matching(second, r"FROM template_version") == []
+    bad = await client.post(
+        f"/v1/assignments/{diary.id}/completions",
+        headers=world.auth("client"),
+        json={"completed_at": utcnow().isoformat(), "status": "done", "responses": {"rested": 11}},
+    )
+    assert bad.status_code == 422  # the cached definition still validates
+
+
+async def test_award_inserts_once_and_emits_one_event(client, world, db):
+    args = {
+        "clinic_id": world.clinic.id,
+        "client_id": world.client.id,
+        "type_": AchievementType.goal_achieved,
+        "key": "goal_achieved:test",
+        "title": "Goal reached: test",
+    }
+    first = await award(db, **args)
+    second = await award(db, **args)
+    await db.commit()
+    assert first is not None and first.key == "goal_achieved:test"
+    assert second is None
+    assert await held(db, world.client.id) == {"goal_achieved:test": 1}
+    events = (
+        (await db.execute(select(Event.payload).where(Event.type == "achievement.earned")))
+        .scalars()
+        .all()
+    )
+    assert [(e["key"], e["id"]) for e in events] == [("goal_achieved:test", str(first.id))]

@@ -21,10 +21,7 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,10 +32,10 @@ import httpx
 import pytest
 
 from tests.databases import fresh_database, require_postgres
+from tests.live_server import BIN, Server, cli, plain_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "openapi" / "openapi.json"
-BIN = Path(sys.executable).parent
 PASSWORD = "demo-password-1"
 SEED = 20261125
 MAX_EXAMPLES = 100
@@ -58,116 +55,17 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _server_env(database_url: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TEST_", "REQUIRE_", "RUN_CONTRACT", "SCHEMATHESIS_"))
-        and k not in ("DATABASE_URL", "REDIS_URL")
-    }
-    env.update(
-        DATABASE_URL=database_url,
-        APP_ENV="development",
-        LOG_LEVEL="WARNING",
-        ACCESS_TOKEN_TTL_SECONDS="900",
-        # Thousands of requests a minute from one address and one account. Throttling is tested
-        # on its own (tests/auth/test_login_abuse.py, tests/core); here a locked demo account
-        # (the fuzzer may reuse an email it saw as a `username`) would only end the run early.
-        RATE_LIMIT_PER_MINUTE="1000000",
-        RATE_LIMIT_ANONYMOUS_PER_MINUTE="1000000",
-        LOGIN_MAX_FAILURES="1000000",
-    )
-    return env
-
-
-def _cli(env: dict[str, str], cwd: Path, *args: str) -> None:
-    result = subprocess.run(
-        [str(BIN / "homework-api"), *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, f"homework-api {' '.join(args)}:\n{result.stdout}{result.stderr}"
-
-
-class LiveServer:
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env, self.workdir, self.port = env, workdir, _free_port()
-        self.log = workdir / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "LiveServer":
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(BIN / "homework-api"),
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                ],
-                env=self.env,
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"server exited:\n{self.log.read_text()}"
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"server not ready in 60 s:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def errors(self) -> str:
-        """What the server logged at ERROR (an unhandled error comes with its traceback)."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        lines = [
-            line
-            for line in text.splitlines()
-            if '"level": "error"' in line or line.startswith(("ERROR", "Traceback"))
-        ]
-        return "\n".join(lines[-20:])
-
-
 @asynccontextmanager
-async def _live_server(workdir: Path) -> AsyncIterator[LiveServer]:
+async def _live_server(workdir: Path) -> AsyncIterator[Server]:
     """A fresh database with the demo world, and the real server on it; both gone afterwards.
     One per role, so that nothing one run does (a therapist may deactivate their client) can
     change what the other run starts from."""
     await require_postgres()
     async with fresh_database("postgresql", f"contract_{os.getpid()}", workdir) as url:
-        env = _server_env(url)
-        _cli(env, workdir, "migrate")
-        _cli(env, workdir, "seed-demo", "--password", PASSWORD)
-        server = LiveServer(env, workdir).start()
+        env = plain_env(url, ACCESS_TOKEN_TTL_SECONDS="900")
+        cli(env, "migrate", cwd=workdir)
+        cli(env, "seed-demo", "--password", PASSWORD, cwd=workdir)
+        server = Server(env, workdir).start()
         try:
             yield server
         finally:
@@ -244,7 +142,7 @@ async def test_the_live_api_meets_its_contract(role, tmp_path):
         await _fuzz(role, live_server, tmp_path)
 
 
-async def _fuzz(role: str, live_server: LiveServer, tmp_path: Path) -> None:
+async def _fuzz(role: str, live_server: Server, tmp_path: Path) -> None:
     user, peer = ROLES[role]
     # The demo accounts log in at the real token endpoint and are who the run expects.
     async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:

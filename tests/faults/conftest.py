@@ -4,7 +4,7 @@ PostgreSQL, which nothing else may share."""
 import pytest
 
 from tests.databases import fresh_database, require_postgres, worker_id
-from tests.faults.server import cli, plain_env
+from tests.live_server import cli, plain_env
 
 
 def pytest_collection_modifyitems(items):

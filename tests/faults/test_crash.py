@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from app.core.time import utcnow
-from tests.faults.server import Server, plain_env
+from tests.live_server import Server, plain_env
 
 REQUESTS = 200
 

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.faults.server import Server, plain_env
+from tests.live_server import Server, plain_env
 
 
 def _cluster(action: str) -> None:

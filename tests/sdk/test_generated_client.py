@@ -13,7 +13,7 @@ import pytest
 
 from app.templates.library import get_builtin
 from app.templates.service import builtin_template_id
-from tests.faults.server import Server, cli, plain_env
+from tests.live_server import Server, cli, plain_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.sdk

@@ -129,7 +129,11 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     PostgreSQL is a failure. (The steps that run alone, sdk, faults and contract, are
     PostgreSQL-only and fail by themselves when it is down.)"""
     parametrized = any(_engine_of(item.nodeid) for item in getattr(session, "items", []))
-    if REQUIRE_POSTGRES and parametrized and not _engine_counts(session.config).get("postgresql", {}).get("passed"):
+    if (
+        REQUIRE_POSTGRES
+        and parametrized
+        and not _engine_counts(session.config).get("postgresql", {}).get("passed")
+    ):
         session.config._homework_pg_missing = True
         session.exitstatus = 1
 

@@ -20,6 +20,7 @@ Decisions a caller can rely on:
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, lru_cache
 from itertools import islice
 from zoneinfo import ZoneInfo
 
@@ -51,17 +52,29 @@ class Occurrence:
     suspended: bool = False
 
 
+@cache
+def zone_named(name: str) -> ZoneInfo:
+    """One ZoneInfo per name, kept alive: ZoneInfo's own cache holds only the 8 most recent
+    zones strongly, and a caseload spans dozens, so they were read from disk again and again."""
+    return ZoneInfo(name)
+
+
 def _zone(tz: str | ZoneInfo) -> ZoneInfo:
-    return tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    return tz if isinstance(tz, ZoneInfo) else zone_named(tz)
 
 
 def _schedule_zone(schedule: Schedule, tz: str | ZoneInfo) -> ZoneInfo:
-    return ZoneInfo(schedule.timezone) if schedule.timezone else _zone(tz)
+    return zone_named(schedule.timezone) if schedule.timezone else _zone(tz)
 
 
 def resolve_local(local_date: date, local_time: time, tz: str | ZoneInfo) -> datetime:
     """The UTC instant of a local wall-clock time: gaps move forward, ambiguous times take fold=0."""
-    zone = _zone(tz)
+    return _resolve(local_date, local_time, _zone(tz))
+
+
+# Clients share zones, days and times, so the same instants are asked for again and again.
+@lru_cache(maxsize=65536)
+def _resolve(local_date: date, local_time: time, zone: ZoneInfo) -> datetime:
     wall = datetime.combine(local_date, local_time)
     for _ in range(_MAX_GAP_MINUTES):
         instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
@@ -108,6 +121,9 @@ def schedule_dates(schedule: Schedule, window_start: date, window_end: date) -> 
         return []
     start = schedule.start_date
     count = schedule.count or parts.count
+    weekdays = parts.plain_weekdays(start) if count is None else None
+    if weekdays is not None:
+        return _plain_dates(parts.freq, parts.interval, weekdays, start, low, high)
     if count is not None:
         # COUNT numbers dates from start_date, so the walk must begin there; COUNT <= 1000
         # bounds it, and UNTIL=high stops it early.
@@ -116,6 +132,39 @@ def schedule_dates(schedule: Schedule, window_start: date, window_end: date) -> 
         # UNTIL=high also bounds rules that rarely match: dateutil never walks past the window.
         matches = iter(parts.to_dateutil(_period_start(parts, start, low), high, anchor=start))
     return [d for d in (m.date() for m in matches) if d >= low]
+
+
+def _plain_dates(
+    freq: str, interval: int, weekdays: frozenset[int], start: date, low: date, high: date
+) -> list[date]:
+    """What dateutil yields for a DAILY or WEEKLY rule on plain weekdays, by date arithmetic:
+    DAILY takes every `interval`-th day from `start` that falls on one of `weekdays`; WEEKLY
+    takes `weekdays` in every `interval`-th week (Monday to Sunday) from `start`'s week, never
+    before `start`. `low` is on or after `start`."""
+    found: list[date] = []
+    try:
+        if freq == "DAILY":
+            day = start + timedelta(days=-(-(low - start).days // interval) * interval)
+            step = timedelta(days=interval)
+            every_day = len(weekdays) == 7
+            while day <= high:
+                if every_day or day.weekday() in weekdays:
+                    found.append(day)
+                day += step
+            return found
+        offsets = [timedelta(days=w) for w in sorted(weekdays)]
+        monday = start - timedelta(days=start.weekday())
+        monday += timedelta(weeks=(low - monday).days // 7 // interval * interval)
+        step = timedelta(weeks=interval)
+        while monday <= high:
+            for offset in offsets:
+                day = monday + offset
+                if low <= day <= high:
+                    found.append(day)
+            monday += step
+    except OverflowError:  # the next step lies past date.max, so past `high` too
+        pass
+    return found
 
 
 def _check_pauses(paused: Sequence[Pause]) -> list[Pause]:

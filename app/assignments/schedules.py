@@ -20,12 +20,13 @@ Decisions a caller can rely on:
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from itertools import islice
 from typing import Annotated
 
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY
 from dateutil.rrule import rrule as DateutilRule
-from dateutil.rrule import rrulestr
+from dateutil.rrule import weekday as DateutilWeekday
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -100,19 +101,43 @@ class RuleParts:
         weekday or month day that RFC 5545 takes from DTSTART is spelled out from `anchor`, so
         `first` may be moved forward to a later period without changing which dates match.
         """
-        parts = [f"FREQ={self.freq}", f"INTERVAL={self.interval}", f"UNTIL={_ical_date(until)}"]
+        # Built directly rather than through an RRULE string and rrulestr: the same rule,
+        # without formatting and parsing it again on every expansion.
         byday, bymonthday = self.byday, self.bymonthday
         if self.freq == "WEEKLY" and not byday:
             byday = (WEEKDAYS[anchor.weekday()],)
         if self.freq == "MONTHLY" and not byday and not bymonthday:
             bymonthday = (anchor.day,)
-        if byday:
-            parts.append("BYDAY=" + ",".join(byday))
-        if bymonthday:
-            parts.append("BYMONTHDAY=" + ",".join(str(d) for d in bymonthday))
-        rule = rrulestr(";".join(parts), dtstart=datetime.combine(first, time()))
-        assert isinstance(rule, DateutilRule)
-        return rule
+        return DateutilRule(
+            _DATEUTIL_FREQ[self.freq],
+            dtstart=datetime.combine(first, time()),
+            interval=self.interval,
+            until=datetime.combine(until, time()),
+            byweekday=[_dateutil_weekday(token) for token in byday] or None,
+            bymonthday=list(bymonthday) or None,
+            cache=False,
+        )
+
+    def plain_weekdays(self, anchor: date) -> frozenset[int] | None:
+        """The weekdays (0 = Monday) of a DAILY or WEEKLY rule without month days or ordinals,
+        its default weekday taken from `anchor`; None for any other rule."""
+        if self.freq == "MONTHLY" or self.bymonthday:
+            return None
+        if not self.byday:
+            return frozenset(range(7)) if self.freq == "DAILY" else frozenset({anchor.weekday()})
+        if any(len(token) != 2 for token in self.byday):
+            return None
+        return frozenset(WEEKDAYS.index(token) for token in self.byday)
+
+
+_DATEUTIL_FREQ = {"DAILY": DAILY, "WEEKLY": WEEKLY, "MONTHLY": MONTHLY}
+
+
+@cache
+def _dateutil_weekday(token: str) -> DateutilWeekday:
+    """`MO` -> MO, `-1FR` -> FR(-1), as rrulestr reads BYDAY."""
+    day = DateutilWeekday(WEEKDAYS.index(token[-2:]))
+    return day(int(token[:-2])) if len(token) > 2 else day
 
 
 def _ical_date(day: date) -> str:
@@ -190,8 +215,11 @@ def _bymonthday(raw: str, freq: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(days))
 
 
+@lru_cache(maxsize=4096)
 def parse_rrule(value: str) -> RuleParts:
-    """Parse and check an RRULE value against the supported subset; raises RRuleError."""
+    """Parse and check an RRULE value against the supported subset; raises RRuleError.
+
+    Memoized (RuleParts is frozen): every expansion asks again for the same few rules."""
     fields: dict[str, str] = {}
     for chunk in _rule_body(value).split(";"):
         if not chunk.strip():

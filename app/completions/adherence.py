@@ -1,20 +1,30 @@
 """Adherence: each scheduled occurrence classified against the completions that answer it."""
 
 import uuid
+from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Integer, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from app.assignments.models import Assignment
 from app.assignments.occurrences import load_timelines
-from app.assignments.recurrence import Occurrence
+from app.assignments.recurrence import Occurrence, schedule_dates, zone_named
+from app.assignments.schedules import ScheduleRead
 from app.completions.models import Completion, CompletionStatus
 
 OccurrenceKey = tuple[uuid.UUID, date, str | None]
+# Every instant due on the local dates [first, today] lies within these margins of UTC midnight
+# (zones run from UTC-12 to UTC+14, a spring-forward gap moves a time at most a day later).
+_BEFORE = timedelta(days=2)
+_AFTER = timedelta(days=3)
 
 
 @dataclass
@@ -46,8 +56,21 @@ class Counts:
         setattr(self, outcome, getattr(self, outcome) + 1)
 
     def merge(self, other: "Counts") -> None:
-        for name in ("scheduled", "completed", "skipped", "missed", "paused", "pending"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.scheduled += other.scheduled
+        self.completed += other.completed
+        self.skipped += other.skipped
+        self.missed += other.missed
+        self.paused += other.paused
+        self.pending += other.pending
+
+
+class AssignmentRef(NamedTuple):
+    """What adherence needs of an assignment: its id, end, and its current schedule's zone
+    (the zone whose today ends the window)."""
+
+    id: uuid.UUID
+    ended_at: datetime | None
+    timezone: str
 
 
 def key_of(assignment_id: uuid.UUID, occ: Occurrence) -> OccurrenceKey:
@@ -72,44 +95,281 @@ async def answered_occurrences(
     session: AsyncSession, assignment_ids: Iterable[uuid.UUID], start: date, end: date
 ) -> dict[OccurrenceKey, CompletionStatus]:
     """What answered each occurrence in the window (a done completion wins over a skip)."""
-    ids = list(assignment_ids)
     found: dict[OccurrenceKey, CompletionStatus] = {}
+    for (assignment_id, day, at), done in await _answered_rows(session, assignment_ids, start, end):
+        found[(assignment_id, day, at)] = (
+            CompletionStatus.done if done else CompletionStatus.skipped
+        )
+    return found
+
+
+async def _answered_rows(
+    session: AsyncSession, assignment_ids: Iterable[uuid.UUID], start: date, end: date
+) -> list[tuple[OccurrenceKey, bool]]:
+    """Each answered (assignment, date, time) in the window once, and whether a done
+    completion is among its answers."""
+    ids = list(assignment_ids)
     if not ids:
-        return found
+        return []
+    done = func.max(case((Completion.status == CompletionStatus.done, 1), else_=0))
     rows = await session.execute(
         select(
-            Completion.assignment_id,
-            Completion.occurrence_date,
-            Completion.occurrence_time,
-            Completion.status,
+            Completion.assignment_id, Completion.occurrence_date, Completion.occurrence_time, done
         )
         .where(Completion.assignment_id.in_(ids), Completion.occurrence_date.between(start, end))
-        .distinct()
+        .group_by(Completion.assignment_id, Completion.occurrence_date, Completion.occurrence_time)
     )
-    for assignment_id, day, at, status in rows:
-        key = (assignment_id, day, at)
-        if found.get(key) != CompletionStatus.done:
-            found[key] = CompletionStatus(status)
+    return [((a, d, t), bool(x)) for a, d, t, x in rows]
+
+
+async def adherence_windows(
+    session: AsyncSession, assignments: Sequence[AssignmentRef], now: datetime, days: Sequence[int]
+) -> dict[uuid.UUID, list[Counts]]:
+    """Counts per assignment over the last `days[i]` local days (today included) for each i,
+    from one expansion of the longest window.
+
+    An assignment whose window is shaped by one schedule alone (no pause, change or end near
+    it; `Timeline.simple_schedule`) is counted without placing its occurrences on the time
+    line: its slots are (schedule date x time of day), all unsuspended, so scheduled, missed
+    and pending follow from how many of its dates fall before and on today. When its rule
+    takes plain weekdays every day or week, even the answers are counted in SQL, per
+    assignment and time of day (`_answer_counts`). Any other assignment is expanded
+    occurrence by occurrence against its answers, read one row per answered occurrence.
+    All paths give the same counts (tests/metrics/test_adherence_windows.py).
+    """
+    counts = {a.id: [Counts() for _ in days] for a in assignments}
+    if not assignments:
+        return counts
+    longest = max(days)
+    todays: dict[str, date] = {}
+    windows: dict[uuid.UUID, tuple[date, date]] = {}
+    for a in assignments:
+        today = todays.get(a.timezone)
+        if today is None:
+            today = todays[a.timezone] = now.astimezone(zone_named(a.timezone)).date()
+        windows[a.id] = (today - timedelta(days=longest - 1), today)
+    timelines = await load_timelines(session, assignments)
+    simple: dict[uuid.UUID, tuple[ScheduleRead, list[date]]] = {}
+    summed: dict[date, list[uuid.UUID]] = defaultdict(list)  # answers counted in SQL, by today
+    for a in assignments:
+        first, today = windows[a.id]
+        low = datetime.combine(first, time(), UTC) - _BEFORE
+        high = datetime.combine(today, time(), UTC) + _AFTER
+        schedule = timelines[a.id].simple_schedule(low, high)
+        if schedule is None:
+            continue
+        simple[a.id] = (schedule, schedule_dates(schedule, first, today))
+        if _weekday_mask(schedule) is not None:
+            summed[today].append(a.id)
+    keyed = set(counts) - {a for ids in summed.values() for a in ids}
+    for today, ids in summed.items():
+        sums = await _answer_counts(session, ids, today, days)
+        for assignment_id in ids:
+            schedule, dates = simple[assignment_id]
+            answered = _checked(sums.get(assignment_id, []), schedule, dates, today, days)
+            if answered is None:  # answers that no slot explains: look at them one by one
+                keyed.add(assignment_id)
+            else:
+                _fill(counts[assignment_id], dates, len(schedule.times) or 1, today, days, answered)
+    if not keyed:
+        return counts
+    answers: dict[uuid.UUID, dict[tuple[date, str | None], bool]] = defaultdict(dict)
+    for (assignment_id, day, at), done in await _answered_rows(
+        session, keyed, min(windows[a][0] for a in keyed), max(windows[a][1] for a in keyed)
+    ):
+        answers[assignment_id][(day, at)] = done
+    for assignment_id in keyed:
+        first, today = windows[assignment_id]
+        mine = answers.get(assignment_id, {})
+        if assignment_id in simple:
+            schedule, dates = simple[assignment_id]
+            answered = _answered_slots(mine, schedule.times, dates, first, today, days)
+            _fill(counts[assignment_id], dates, len(schedule.times) or 1, today, days, answered)
+            continue
+        starts = [today - timedelta(days=n - 1) for n in days]
+        for occ in timelines[assignment_id].occurrences(first, today):
+            at = occ.local_time.strftime("%H:%M") if occ.local_time else None
+            done = mine.get((occ.local_date, at))
+            status = (
+                None
+                if done is None
+                else CompletionStatus.done
+                if done
+                else CompletionStatus.skipped
+            )
+            result = outcome(occ, status, today)
+            for start, c in zip(starts, counts[assignment_id], strict=True):
+                if occ.local_date >= start:
+                    c.add(result)
+    return counts
+
+
+Answered = list[tuple[int, int, int, int]]  # per window: done and skipped before today, today
+
+
+def _fill(
+    counts: list[Counts],
+    dates: list[date],
+    per_day: int,
+    today: date,
+    days: Sequence[int],
+    answered: Answered,
+) -> None:
+    """Counts of a simple timeline: every slot is an unsuspended occurrence, so a past slot
+    is completed, skipped or missed, and today's are answered or pending."""
+    today_slots = per_day if dates and dates[-1] == today else 0
+    before_today = bisect_left(dates, today)
+    for n, c, (done_past, skip_past, done_today, skip_today) in zip(
+        days, counts, answered, strict=True
+    ):
+        start = today - timedelta(days=n - 1)
+        past_slots = (before_today - bisect_left(dates, start)) * per_day
+        c.completed = done_past + done_today
+        c.skipped = skip_past + skip_today
+        c.missed = past_slots - done_past - skip_past
+        c.pending = today_slots - done_today - skip_today
+        c.scheduled = past_slots + done_today + skip_today
+
+
+def _answered_slots(
+    answered: dict[tuple[date, str | None], bool],
+    times: list[str],
+    dates: list[date],
+    first: date,
+    today: date,
+    days: Sequence[int],
+) -> Answered:
+    """Per window: answered slots (done past, skipped past, done today, skipped today).
+    Only answers of real slots count, as when each occurrence looks its answer up."""
+    starts = [today - timedelta(days=n - 1) for n in days]
+    tallies = [[0, 0, 0, 0] for _ in starts]
+    on = set(dates)
+    at_times: set[str | None] = set(times) if times else {None}
+    for (day, at), done in answered.items():
+        if day < first or day > today or at not in at_times or day not in on:
+            continue
+        column = (0 if done else 1) + (2 if day == today else 0)
+        for start, tally in zip(starts, tallies, strict=True):
+            if day >= start:
+                tally[column] += 1
+    return [(t[0], t[1], t[2], t[3]) for t in tallies]
+
+
+def _weekday_mask(schedule: ScheduleRead) -> int | None:
+    """Bit (1 << n) for each weekday n (0 = Sunday, as SQL numbers them) a rule takes every
+    day or every week; None for rules whose dates need more than the weekday (an interval,
+    month days, COUNT, or no rule)."""
+    parts = schedule.rule_parts()
+    if parts is None or parts.interval != 1 or parts.count or schedule.count:
+        return None
+    weekdays = parts.plain_weekdays(schedule.start_date)
+    if weekdays is None:
+        return None
+    return sum(1 << ((w + 1) % 7) for w in weekdays)
+
+
+class _Sunday0Weekday(FunctionElement[int]):
+    """A date's weekday, 0 = Sunday .. 6 = Saturday, on both engines."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_Sunday0Weekday)
+def _weekday_sqlite(element: _Sunday0Weekday, compiler: Any, **kw: Any) -> str:
+    return f"CAST(strftime('%w', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(_Sunday0Weekday, "postgresql")
+def _weekday_postgresql(element: _Sunday0Weekday, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(DOW FROM {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+# One row per (assignment, time of day): answered dates per window part, and what the dates
+# are (their range and weekdays), so that answers to no slot are noticed.
+_SumRow = tuple[str | None, list[int], date, date, int]
+
+
+async def _answer_counts(
+    session: AsyncSession, assignment_ids: list[uuid.UUID], today: date, days: Sequence[int]
+) -> dict[uuid.UUID, list[_SumRow]]:
+    """Per assignment and time of day, over the windows ending `today`: how many dates were
+    answered today and in each earlier part of the windows, and how many of those by a done
+    completion (a done answer wins over a skip; untimed days may hold several answers)."""
+    # Each answered occurrence once, with whether a done completion is among its answers.
+    answered = (
+        select(
+            Completion.assignment_id,
+            Completion.occurrence_time,
+            Completion.occurrence_date,
+            _Sunday0Weekday(Completion.occurrence_date).label("weekday"),
+            func.max(case((Completion.status == CompletionStatus.done, 1), else_=0)).label("done"),
+        )
+        .where(
+            Completion.assignment_id.in_(assignment_ids),
+            Completion.occurrence_date.between(today - timedelta(days=max(days) - 1), today),
+        )
+        .group_by(Completion.assignment_id, Completion.occurrence_time, Completion.occurrence_date)
+        .subquery()
+    )
+    day, weekday, done = answered.c.occurrence_date, answered.c.weekday, answered.c.done == 1
+    # Window parts, newest first: today, then each window's days not in a shorter one.
+    bounds = [today, *sorted((today - timedelta(days=n - 1) for n in days), reverse=True)]
+    parts = [day == today] + [(day >= low) & (day < high) for high, low in pairwise(bounds)]
+    columns = []
+    for part in parts:
+        columns.append(func.count(case((part, 1))))
+        columns.append(func.count(case((part & done, 1))))
+    rows = await session.execute(
+        select(
+            answered.c.assignment_id,
+            answered.c.occurrence_time,
+            func.min(day),
+            func.max(day),
+            *(func.max(case((weekday == n, 1 << n), else_=0)) for n in range(7)),
+            *columns,
+        ).group_by(answered.c.assignment_id, answered.c.occurrence_time)
+    )
+    found: dict[uuid.UUID, list[_SumRow]] = defaultdict(list)
+    for assignment_id, at, low, high, *rest in rows:
+        found[assignment_id].append((at, rest[7:], low, high, sum(rest[:7])))
     return found
+
+
+def _checked(
+    rows: list[_SumRow], schedule: ScheduleRead, dates: list[date], today: date, days: Sequence[int]
+) -> Answered | None:
+    """The per-window answered slots from the SQL sums, or None when some answer is not on a
+    slot (a time the schedule lacks, a date outside its dates or on another weekday)."""
+    mask = _weekday_mask(schedule)
+    at_times: set[str | None] = set(schedule.times) if schedule.times else {None}
+    starts = sorted((today - timedelta(days=n - 1) for n in days), reverse=True)
+    parts = [0, 0] * (len(starts) + 1)  # (answered, done) today, then per part of the windows
+    for at, tallies, low, high, weekdays in rows:
+        if at not in at_times or not dates or low < dates[0] or high > dates[-1]:
+            return None
+        if mask is None or weekdays & ~mask:
+            return None
+        parts = [a + b for a, b in zip(parts, tallies, strict=True)]
+    answered_today, done_today = parts[0], parts[1]
+    found = []
+    for n in days:
+        start = today - timedelta(days=n - 1)
+        # The parts newer than this window's start: starts[k] begins part k + 1.
+        upto = 1 + sum(1 for s in starts if s >= start)
+        answered = sum(parts[2 * k] for k in range(1, upto))
+        done = sum(parts[2 * k + 1] for k in range(1, upto))
+        found.append((done, answered - done, done_today, answered_today - done_today))
+    return found
+
+
+def refs_of(assignments: Sequence[Assignment]) -> list[AssignmentRef]:
+    return [AssignmentRef(a.id, a.ended_at, a.schedule["timezone"]) for a in assignments]
 
 
 async def adherence_for_assignments(
     session: AsyncSession, assignments: Sequence[Assignment], now: datetime, *, days: int
 ) -> dict[uuid.UUID, Counts]:
     """Counts per assignment over the last `days` local days (today included)."""
-    counts: dict[uuid.UUID, Counts] = {a.id: Counts() for a in assignments}
-    if not assignments:
-        return counts
-    windows = {}
-    for a in assignments:
-        today = now.astimezone(ZoneInfo(a.schedule["timezone"])).date()
-        windows[a.id] = (today - timedelta(days=days - 1), today)
-    timelines = await load_timelines(session, assignments)
-    answered = await answered_occurrences(
-        session, counts, min(w[0] for w in windows.values()), max(w[1] for w in windows.values())
-    )
-    for a in assignments:
-        start, today = windows[a.id]
-        for occ in timelines[a.id].occurrences(start, today):
-            counts[a.id].add(outcome(occ, answered.get(key_of(a.id, occ)), today))
-    return counts
+    windows = await adherence_windows(session, refs_of(assignments), now, (days,))
+    return {assignment_id: found[0] for assignment_id, found in windows.items()}

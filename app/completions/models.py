@@ -5,7 +5,17 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.ids import new_id
@@ -38,6 +48,34 @@ class Completion(Entity, Base):
         Index("ix_completion_client_id_completed_at", "client_id", "completed_at"),
         Index("ix_completion_clinic_id_updated_at", "clinic_id", "updated_at"),
         Index("ix_completion_client_id_reviewed_at", "client_id", "reviewed_at"),
+        # A client's window (metrics): read by date, not through the client's whole history.
+        Index("ix_completion_client_id_occurrence_date", "client_id", "occurrence_date"),
+        # A client's latest scored measures (caseload): only the scored completions.
+        Index(
+            "ix_completion_client_id_completed_at_scored",
+            "client_id",
+            "completed_at",
+            postgresql_where=text("score_total IS NOT NULL"),
+            sqlite_where=text("score_total IS NOT NULL"),
+        ),
+        # Open work per client (caseload) from the index alone: only unreviewed completions.
+        Index(
+            "ix_completion_client_id_unreviewed",
+            "client_id",
+            "wants_to_discuss",
+            "risk",
+            postgresql_where=text("reviewed_at IS NULL"),
+            sqlite_where=text("reviewed_at IS NULL"),
+        ),
+        # Which occurrences were answered, and how (adherence), from the index alone: the
+        # unique constraint's index lacks the status.
+        Index(
+            "ix_completion_assignment_id_answers",
+            "assignment_id",
+            "occurrence_date",
+            "occurrence_time",
+            "status",
+        ),
     )
 
     clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))

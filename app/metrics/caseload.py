@@ -1,19 +1,25 @@
-"""The caseload: one row per visible client with what a therapist scans first."""
+"""The caseload: one row per visible client with what a therapist scans first.
+
+Every statement reads an index from each client's side and stops there (the latest completion,
+the open ones, the two latest scored ones, the answers of the last 30 days), so a call costs
+about the same whether the clients hold ten completions each or ten thousand.
+"""
 
 import uuid
-from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment
 from app.auth.models import User
-from app.completions.adherence import Counts, adherence_for_assignments
+from app.completions.adherence import AssignmentRef, Counts, adherence_windows
 from app.completions.models import Completion
 from app.metrics.schemas import CaseloadRow
 from app.templates.models import Template, TemplateVersion
 from app.templates.repository import definition_of
+
+WINDOWS = (7, 30)
 
 
 async def caseload_rows(
@@ -23,38 +29,14 @@ async def caseload_rows(
     ids = [c.id for c in clients]
     if not ids:
         return []
-    unreviewed = Completion.reviewed_at.is_(None)
-    stats = {
-        row[0]: row[1:]
-        for row in (
-            await session.execute(
-                select(
-                    Completion.client_id,
-                    func.max(Completion.completed_at),
-                    func.count(case((unreviewed, 1))),
-                    func.count(case((unreviewed & Completion.wants_to_discuss, 1))),
-                    func.count(case((unreviewed & Completion.risk, 1))),
-                )
-                .where(Completion.client_id.in_(ids))
-                .group_by(Completion.client_id)
-            )
-        ).all()
-    }
+    last = await _last_completions(session, ids)
+    open_work = await _open_work(session, ids)
     latest = await _latest_measures(session, ids)
-    assignments = list(
-        (await session.execute(select(Assignment).where(Assignment.client_id.in_(ids)))).scalars()
-    )
-    week = await adherence_for_assignments(session, assignments, now, days=7)
-    month = await adherence_for_assignments(session, assignments, now, days=30)
-    per_client: dict[uuid.UUID, tuple[Counts, Counts]] = defaultdict(lambda: (Counts(), Counts()))
-    for a in assignments:
-        seven, thirty = per_client[a.client_id]
-        seven.merge(week[a.id])
-        thirty.merge(month[a.id])
+    per_client = await _adherence(session, ids, now)
     rows = []
     for client in clients:
-        last, open_unreviewed, discuss, risk = stats.get(client.id, (None, 0, 0, 0))
-        seven, thirty = per_client[client.id]
+        open_unreviewed, discuss, risk = open_work.get(client.id, (0, 0, 0))
+        seven, thirty = per_client.get(client.id) or (Counts(), Counts())
         title, band, direction = latest.get(client.id, (None, None, None))
         rows.append(
             CaseloadRow(
@@ -62,7 +44,7 @@ async def caseload_rows(
                 display_name=client.display_name,
                 adherence_7d=seven.rate,
                 adherence_30d=thirty.rate,
-                last_completion_at=last,
+                last_completion_at=last.get(client.id),
                 unreviewed=open_unreviewed,
                 open_discuss=discuss,
                 open_risk=risk,
@@ -74,57 +56,137 @@ async def caseload_rows(
     return rows
 
 
+async def _last_completions(
+    session: AsyncSession, client_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    # One max() per client, which reads the end of its (client_id, completed_at) index range.
+    latest = (
+        select(func.max(Completion.completed_at))
+        .where(Completion.client_id == User.id)
+        .correlate(User)
+        .scalar_subquery()
+    )
+    rows = await session.execute(select(User.id, latest).where(User.id.in_(client_ids)))
+    return {client_id: at for client_id, at in rows if at is not None}
+
+
+async def _open_work(
+    session: AsyncSession, client_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int, int]]:
+    """Unreviewed completions, those of them that want discussing, and those flagged at risk;
+    only the unreviewed part of each client's (client_id, reviewed_at) index is read."""
+    rows = await session.execute(
+        select(
+            Completion.client_id,
+            func.count(),
+            func.count(case((Completion.wants_to_discuss, 1))),
+            func.count(case((Completion.risk, 1))),
+        )
+        .where(Completion.client_id.in_(client_ids), Completion.reviewed_at.is_(None))
+        .group_by(Completion.client_id)
+    )
+    return {client_id: (n, discuss, risk) for client_id, n, discuss, risk in rows}
+
+
+async def _adherence(
+    session: AsyncSession, client_ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, tuple[Counts, Counts]]:
+    """Each client's counts over the last 7 and 30 local days, from the assignments that can
+    have an occurrence in them (local today is at most a day from UTC's either way)."""
+    utc_today = now.astimezone(UTC).date()
+    earliest = utc_today - timedelta(days=max(WINDOWS))
+    refs = (
+        await session.execute(
+            select(
+                Assignment.id,
+                Assignment.ended_at,
+                Assignment.schedule["timezone"].as_string(),
+                Assignment.client_id,
+            ).where(
+                Assignment.client_id.in_(client_ids),
+                Assignment.first_date <= utc_today + timedelta(days=1),
+                or_(Assignment.last_date.is_(None), Assignment.last_date >= earliest),
+                # Nothing due after its end counts, and nothing in the windows is due before this.
+                or_(
+                    Assignment.ended_at.is_(None),
+                    Assignment.ended_at
+                    >= datetime.combine(earliest, time(), UTC) - timedelta(days=2),
+                ),
+            )
+        )
+    ).all()
+    windows = await adherence_windows(
+        session, [AssignmentRef(a, ended, tz) for a, ended, tz, _ in refs], now, WINDOWS
+    )
+    per_client: dict[uuid.UUID, tuple[Counts, Counts]] = {}
+    for assignment_id, _, _, client_id in refs:
+        seven, thirty = per_client.setdefault(client_id, (Counts(), Counts()))
+        week, month = windows[assignment_id]
+        seven.merge(week)
+        thirty.merge(month)
+    return per_client
+
+
 async def _latest_measures(
     session: AsyncSession, client_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[str, str | None, str | None]]:
     """Each client's latest scored measure, its band, and whether the band went down (better)
     or up compared with the previous score of the same measure."""
-    ranked = (
-        select(
-            Completion.client_id,
-            Completion.template_id,
-            Completion.template_version_id,
-            Completion.score_band,
-            func.row_number()
-            .over(partition_by=Completion.client_id, order_by=Completion.completed_at.desc())
-            .label("rank"),
-        )
-        .where(Completion.client_id.in_(client_ids), Completion.score_total.is_not(None))
-        .subquery()
+    scored = (
+        select(Completion.id)
+        .where(Completion.client_id == User.id, Completion.score_total.is_not(None))
+        .correlate(User)
+        .order_by(Completion.completed_at.desc(), Completion.id.desc())
+        .limit(1)
     )
-    rows = (
+    # The two latest of each client, each read from the end of its scored-completion index.
+    pairs = (
         await session.execute(
-            select(ranked, Template.title)
-            .join(Template, Template.id == ranked.c.template_id)
-            .where(ranked.c.rank <= 2)
-            .order_by(ranked.c.client_id, ranked.c.rank)
+            select(User.id, scored.scalar_subquery(), scored.offset(1).scalar_subquery()).where(
+                User.id.in_(client_ids)
+            )
         )
     ).all()
-    by_client: dict[uuid.UUID, list] = defaultdict(list)  # type: ignore[type-arg]
-    for row in rows:
-        by_client[row.client_id].append(row)
-    versions = (
-        {
-            v.id: v
-            for v in (
-                await session.execute(
-                    select(TemplateVersion).where(
-                        TemplateVersion.id.in_({r.template_version_id for r in rows})
-                    )
+    wanted = [c for _, *ids in pairs for c in ids if c is not None]
+    if not wanted:
+        return {}
+    found_rows = {
+        row.id: row
+        for row in (
+            await session.execute(
+                select(
+                    Completion.id,
+                    Completion.template_id,
+                    Completion.template_version_id,
+                    Completion.score_band,
+                    Template.title,
                 )
-            ).scalars()
-        }
-        if rows
-        else {}
-    )
+                .join(Template, Template.id == Completion.template_id)
+                .where(Completion.id.in_(wanted))
+            )
+        ).all()
+    }
+    versions = {
+        v.id: v
+        for v in (
+            await session.execute(
+                select(TemplateVersion).where(
+                    TemplateVersion.id.in_({r.template_version_id for r in found_rows.values()})
+                )
+            )
+        ).scalars()
+    }
     found = {}
-    for client_id, (latest, *earlier) in by_client.items():
+    for client_id, latest_id, earlier_id in pairs:
+        if latest_id is None:
+            continue
+        latest, earlier = found_rows[latest_id], found_rows.get(earlier_id)
         direction = None
-        if earlier and earlier[0].template_id == latest.template_id:
+        if earlier is not None and earlier.template_id == latest.template_id:
             definition = definition_of(versions[latest.template_version_id])
             order = [b.code for b in definition.scoring.bands] if definition.scoring else []
-            if latest.score_band in order and earlier[0].score_band in order:
-                now_i, before_i = order.index(latest.score_band), order.index(earlier[0].score_band)
+            if latest.score_band in order and earlier.score_band in order:
+                now_i, before_i = (order.index(latest.score_band), order.index(earlier.score_band))
                 direction = (
                     "improving" if now_i < before_i else "worsening" if now_i > before_i else "same"
                 )

@@ -15,7 +15,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, event, insert, text
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Insert,
+    Integer,
+    String,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from app.core.ids import new_id
@@ -81,8 +93,39 @@ def _write_outbox(session: Session) -> None:
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
-    session.execute(insert(Event), rows)
+        session.execute(_insert_after_lock(rows))
+    else:
+        session.execute(insert(Event), rows)
+
+
+_COLUMNS = (
+    "id",
+    "type",
+    "resource_type",
+    "resource_id",
+    "clinic_id",
+    "client_id",
+    "occurred_at",
+    "payload",
+)
+
+
+def _insert_after_lock(rows: list[dict[str, Any]]) -> Insert:
+    """One round trip for lock and rows: `WITH lock AS (SELECT pg_advisory_xact_lock(k))
+    INSERT ... SELECT <row> FROM lock UNION ALL ...`. No row can be formed, and so no sequence
+    number drawn (the column default is evaluated per inserted row), before the lock is held."""
+    lock = select(
+        func.pg_advisory_xact_lock(literal(OUTBOX_LOCK_KEY, BigInteger())).label("held")
+    ).cte("outbox_lock")
+    table = Event.__table__
+    selects = [
+        select(
+            *(literal(row[name], table.c[name].type).label(name) for name in _COLUMNS)
+        ).select_from(lock)
+        for row in rows
+    ]
+    source = selects[0] if len(selects) == 1 else union_all(*selects)
+    return insert(Event).from_select(list(_COLUMNS), source)
 
 
 def _drop_outbox(session: Session, *_: Any) -> None:

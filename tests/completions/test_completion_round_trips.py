@@ -3,6 +3,7 @@ one INSERT each (no savepoints), the assignments and timelines loaded once for t
 and the streak, template versions read once per process. The answers stay the same."""
 
 import re
+import uuid
 from contextlib import contextmanager
 
 from sqlalchemy import event, func, select
@@ -135,3 +136,38 @@ async def test_award_inserts_once_and_emits_one_event(client, world, db):
         .all()
     )
     assert [(e["key"], e["id"]) for e in events] == [("goal_achieved:test", str(first.id))]
+
+
+async def test_a_batch_emits_the_events_of_its_stored_items_despite_a_refused_one(
+    client, world, db
+):
+    # Each item runs in a savepoint; events wait for the request's commit, and a refused
+    # item's rollback must drop only what it queued itself.
+    def item(**extra):
+        return {
+            "assignment_id": str(world.assignment.id),
+            "completed_at": utcnow().isoformat(),
+            "status": "done",
+            "responses": THOUGHT_RECORD,
+        } | extra
+
+    response = await client.post(
+        "/v1/completions/batch",
+        headers=world.auth("client"),
+        json={"items": [item(), item(mood_before=42), item()]},
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 201]
+    db.expunge_all()
+    events = (
+        await db.execute(select(Event.type, Event.resource_id).order_by(Event.sequence))
+    ).all()
+    stored = [uuid.UUID(results[0]["id"]), uuid.UUID(results[2]["id"])]
+    assert [e.resource_id for e in events if e.type == "completion.created"] == stored
+    assert sorted(e.type for e in events) == [
+        "achievement.earned",
+        "achievement.earned",
+        "completion.created",
+        "completion.created",
+    ]

@@ -85,3 +85,30 @@ async def test_a_rolled_back_transaction_emits_nothing(client, db):
     queue(db, "test.next")
     await db.commit()
     assert await emitted(db) == ["test.next"]
+
+
+async def test_the_outermost_commit_writes_its_events_in_one_statement(client, db, app):
+    from sqlalchemy import event as sa_event
+
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_):
+        seen.append(" ".join(statement.split()))
+
+    queue(db, "test.first")
+    queue(db, "test.second")
+    engine = app.state.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        await db.commit()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+    writes = [s for s in seen if "event" in s.lower()]
+    assert len(writes) == 1
+    if db.get_bind().dialect.name == "postgresql":
+        # The global lock is taken by the same statement, before any row is formed.
+        assert writes[0].startswith("WITH outbox_lock AS (SELECT pg_advisory_xact_lock(")
+        assert "INSERT INTO event" in writes[0]
+    assert await emitted(db) == ["test.first", "test.second"]
+    payloads = (await db.execute(select(Event.payload).order_by(Event.sequence))).scalars()
+    assert list(payloads) == [{"type": "test.first"}, {"type": "test.second"}]

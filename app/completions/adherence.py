@@ -149,7 +149,7 @@ async def adherence_windows(
             today = todays[a.timezone] = now.astimezone(zone_named(a.timezone)).date()
         windows[a.id] = (today - timedelta(days=longest - 1), today)
     timelines = await load_timelines(session, assignments)
-    simple: dict[uuid.UUID, tuple[ScheduleRead, list[date]]] = {}
+    simple: dict[uuid.UUID, tuple[ScheduleRead, list[date], int | None]] = {}
     summed: dict[date, list[uuid.UUID]] = defaultdict(list)  # answers counted in SQL, by today
     for a in assignments:
         first, today = windows[a.id]
@@ -158,15 +158,18 @@ async def adherence_windows(
         schedule = timelines[a.id].simple_schedule(low, high)
         if schedule is None:
             continue
-        simple[a.id] = (schedule, schedule_dates(schedule, first, today))
-        if _weekday_mask(schedule) is not None:
+        mask = _weekday_mask(schedule)
+        simple[a.id] = (schedule, schedule_dates(schedule, first, today), mask)
+        if mask is not None:
             summed[today].append(a.id)
     keyed = set(counts) - {a for ids in summed.values() for a in ids}
     for today, ids in summed.items():
         sums = await _answer_counts(session, ids, today, days)
         for assignment_id in ids:
-            schedule, dates = simple[assignment_id]
-            answered = _checked(sums.get(assignment_id, []), schedule, dates, today, days)
+            schedule, dates, mask = simple[assignment_id]
+            answered = _checked(
+                sums.get(assignment_id, []), schedule.times, dates, mask, today, days
+            )
             if answered is None:  # answers that no slot explains: look at them one by one
                 keyed.add(assignment_id)
             else:
@@ -182,7 +185,7 @@ async def adherence_windows(
         first, today = windows[assignment_id]
         mine = answers.get(assignment_id, {})
         if assignment_id in simple:
-            schedule, dates = simple[assignment_id]
+            schedule, dates, _ = simple[assignment_id]
             answered = _answered_slots(mine, schedule.times, dates, first, today, days)
             _fill(counts[assignment_id], dates, len(schedule.times) or 1, today, days, answered)
             continue
@@ -326,23 +329,34 @@ async def _answer_counts(
             answered.c.occurrence_time,
             func.min(day),
             func.max(day),
-            *(func.max(case((weekday == n, 1 << n), else_=0)) for n in range(7)),
+            # Bit n set when an answered date falls on weekday n: the maximum of each bit's
+            # column, summed (SQLite has no bitwise OR aggregate).
+            sum(
+                (func.max(case((weekday == n, 1 << n), else_=0)) for n in range(1, 7)),
+                func.max(case((weekday == 0, 1), else_=0)),
+            ),
             *columns,
         ).group_by(answered.c.assignment_id, answered.c.occurrence_time)
     )
     found: dict[uuid.UUID, list[_SumRow]] = defaultdict(list)
-    for assignment_id, at, low, high, *rest in rows:
-        found[assignment_id].append((at, rest[7:], low, high, sum(rest[:7])))
+    for assignment_id, at, low, high, weekdays, *tallies in rows:
+        found[assignment_id].append((at, tallies, low, high, weekdays))
     return found
 
 
 def _checked(
-    rows: list[_SumRow], schedule: ScheduleRead, dates: list[date], today: date, days: Sequence[int]
+    rows: list[_SumRow],
+    times: list[str],
+    dates: list[date],
+    mask: int | None,
+    today: date,
+    days: Sequence[int],
 ) -> Answered | None:
     """The per-window answered slots from the SQL sums, or None when some answer is not on a
     slot (a time the schedule lacks, a date outside its dates or on another weekday)."""
-    mask = _weekday_mask(schedule)
-    at_times: set[str | None] = set(schedule.times) if schedule.times else {None}
+    if not rows:
+        return [(0, 0, 0, 0)] * len(days)
+    at_times: set[str | None] = set(times) if times else {None}
     starts = sorted((today - timedelta(days=n - 1) for n in days), reverse=True)
     parts = [0, 0] * (len(starts) + 1)  # (answered, done) today, then per part of the windows
     for at, tallies, low, high, weekdays in rows:

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment, AssignmentStatus
@@ -20,7 +20,8 @@ from app.completions.achievements import award_for_completion, plan_awards
 from app.completions.days import load_scheduled
 from app.completions.models import Comment, Completion, CompletionStatus
 from app.completions.schemas import CommentRead, CompletionCreate, CompletionRead, CompletionUpdate
-from app.core.errors import Conflict, Forbidden, Unprocessable
+from app.core.errors import AppError, Conflict, Forbidden, Unprocessable
+from app.core.ids import new_id
 from app.core.outbox import emit, record_event
 from app.core.time import utcnow
 from app.templates.repository import definition_by_id
@@ -191,10 +192,30 @@ async def record_completion(
     session: AsyncSession, principal: Principal, assignment: Assignment, body: CompletionCreate
 ) -> tuple[Completion, bool]:
     """Store a completion, or find the one this exact request already stored. Returns the
-    completion and whether it was created now."""
+    completion and whether it was created now.
+
+    The insert itself tells whether the id (or the occurrence) is taken: INSERT ... ON CONFLICT
+    DO NOTHING RETURNING, one statement where a lookup, a savepoint, the insert and its release
+    were four. A retry of a stored completion is recognised when the insert finds it, or when
+    a check refuses it (the assignment has ended since, the occurrence is taken by the stored
+    one...): it is answered with the stored completion as before."""
     digest = request_hash(assignment.id, body)
-    if body.id is not None and (found := await _replay(session, body.id, assignment, digest)):
-        return found, False
+    try:
+        completion = await _create(session, principal, assignment, body, digest)
+    except AppError:
+        if body.id is not None and (found := await _replay(session, body.id, assignment, digest)):
+            return found, False
+        raise
+    return completion, True
+
+
+async def _create(
+    session: AsyncSession,
+    principal: Principal,
+    assignment: Assignment,
+    body: CompletionCreate,
+    digest: str,
+) -> Completion:
     if assignment.status != AssignmentStatus.active:
         raise AssignmentNotActive(
             f"The assignment is {assignment.status}; it takes no completions."
@@ -205,7 +226,8 @@ async def record_completion(
     # A done completion may earn achievements: what the client holds decides whether the
     # streak days are needed; if so the client's assignments are loaded once, for both the
     # occurrence and the streak, else only this assignment's timeline.
-    plan = await plan_awards(session, assignment.client_id) if body.status == "done" else None
+    done = body.status == CompletionStatus.done
+    plan = await plan_awards(session, assignment.client_id) if done else None
     lookback = plan.streak_lookback(today) if plan else None
     if lookback is not None:
         scheduled = await load_scheduled(
@@ -220,39 +242,38 @@ async def record_completion(
     fields = body.model_dump(exclude={"id", "completed_at", "occurrence_date", "occurrence_time"})
     responses, score = _check_answers(definition, body.status, fields)
     await _occurrence_taken(session, assignment, occ)
-    completion = Completion(
-        clinic_id=assignment.clinic_id,
-        client_id=assignment.client_id,
-        assignment_id=assignment.id,
-        template_id=assignment.template_id,
-        template_version_id=assignment.template_version_id,
-        template_version=assignment.template_version,
-        template_kind=assignment.template_kind,
-        occurrence_date=occ.local_date,
-        occurrence_time=occ.local_time.strftime("%H:%M") if occ.local_time else None,
-        completed_at=body.completed_at,
-        request_hash=digest,
-        recorded_by_id=principal.id if principal.is_therapist else None,
-        **{**fields, "responses": responses},
-        score=score,
-        risk=bool(score and score["risk"]),
-        score_total=score["total"] if score else None,
-        score_band=score["band"] if score else None,
-    )
-    if body.id is not None:
-        completion.id = body.id
-    try:
-        async with session.begin_nested():
-            session.add(completion)
-    except IntegrityError:
-        # A concurrent request won the race: the same id (a retry) or the same occurrence.
-        if body.id is not None and (found := await _replay(session, body.id, assignment, digest)):
-            return found, False
+    values = {
+        **fields,
+        "id": body.id if body.id is not None else new_id(),
+        "clinic_id": assignment.clinic_id,
+        "client_id": assignment.client_id,
+        "assignment_id": assignment.id,
+        "template_id": assignment.template_id,
+        "template_version_id": assignment.template_version_id,
+        "template_version": assignment.template_version,
+        "template_kind": assignment.template_kind,
+        "occurrence_date": occ.local_date,
+        "occurrence_time": occ.local_time.strftime("%H:%M") if occ.local_time else None,
+        "completed_at": body.completed_at,
+        "request_hash": digest,
+        "recorded_by_id": principal.id if principal.is_therapist else None,
+        "responses": responses,
+        "score": score,
+        "risk": bool(score and score["risk"]),
+        "score_total": score["total"] if score else None,
+        "score_band": score["band"] if score else None,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Completion).values(values).on_conflict_do_nothing().returning(Completion)
+    completion = (await session.execute(stmt)).scalar_one_or_none()
+    if completion is None:
+        # Taken, by a retry's first attempt (the caller replays it) or by a concurrent
+        # completion of the same occurrence.
         await _occurrence_taken(session, assignment, occ)
-        raise
+        raise CompletionConflict("A completion with this id or for this occurrence exists.")
     await award_for_completion(session, completion, today, plan=plan, scheduled=scheduled)
     _emit(session, "completion.created", completion, was_risky=False)
-    return completion, True
+    return completion
 
 
 async def update_completion(

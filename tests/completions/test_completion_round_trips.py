@@ -1,15 +1,18 @@
-"""Recording a completion in few round trips: the client's achievements read once, awards as
-one INSERT each (no savepoints), the assignments and timelines loaded once for the occurrence
-and the streak, template versions read once per process. The answers stay the same."""
+"""Recording a completion in few round trips: the completion and each award one INSERT ... ON
+CONFLICT DO NOTHING (no savepoints, no lookup before), the client's achievements read once, the
+assignments and timelines loaded once for the occurrence and the streak, template versions read
+once per process. The answers stay the same, retries included."""
 
 import re
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, func, select
 
 from app.completions.achievements import award
-from app.completions.models import Achievement, AchievementType
+from app.completions.models import Achievement, AchievementType, Completion
 from app.core.outbox import Event
 from app.core.time import utcnow
 from app.templates import repository
@@ -68,7 +71,8 @@ async def test_a_first_completion_awards_with_one_insert_each_and_no_savepoint(
         await post_done(client, world, world.assignment.id)
     assert len(matching(seen, r"^SELECT .* FROM achievement")) == 1
     assert len(matching(seen, r"^INSERT INTO achievement .* ON CONFLICT")) == 2
-    assert len(matching(seen, r"^SAVEPOINT")) == 1  # the completion's own, nothing else
+    assert matching(seen, r"^SAVEPOINT") == []
+    assert len(matching(seen, r"^INSERT INTO completion .* ON CONFLICT DO NOTHING RETURNING")) == 1
     assert len(matching(seen, r"FROM assignment_schedule")) == 1
     assert await held(db, world.client.id) == {
         "first_completion": 1,
@@ -171,3 +175,106 @@ async def test_a_batch_emits_the_events_of_its_stored_items_despite_a_refused_on
         "completion.created",
         "completion.created",
     ]
+
+
+async def test_a_first_attempt_and_its_retry_answer_the_same(client, world, app):
+    body = {
+        "id": str(uuid.uuid4()),
+        "completed_at": utcnow().isoformat(),
+        "status": "done",
+        "responses": THOUGHT_RECORD,
+        "note": "first try",
+    }
+    url = f"/v1/assignments/{world.assignment.id}/completions"
+    with statements(app) as seen:
+        first = await client.post(url, headers=world.auth("client"), json=body)
+    assert first.status_code == 201, first.text
+    assert matching(seen, r"FROM completion WHERE completion.id") == []  # no lookup first
+    stored = first.json()
+    assert (stored["id"], stored["note"], stored["version"]) == (body["id"], "first try", 1)
+    assert stored["created_at"] and stored["updated_at"]
+    again = await client.post(url, headers=world.auth("client"), json=body)
+    assert (again.status_code, again.json()) == (200, stored)
+    assert again.headers["location"] == first.headers["location"]
+    changed = await client.post(url, headers=world.auth("client"), json=body | {"note": "x"})
+    assert changed.status_code == 409
+    assert changed.json()["existing_id"] == body["id"]
+
+
+async def test_a_retry_is_answered_even_after_the_assignment_was_paused(client, world):
+    body = {
+        "id": str(uuid.uuid4()),
+        "completed_at": utcnow().isoformat(),
+        "status": "skipped",
+        "skip_reason": "forgot",
+    }
+    url = f"/v1/assignments/{world.assignment.id}/completions"
+    first = await client.post(url, headers=world.auth("client"), json=body)
+    assert first.status_code == 201, first.text
+    paused = await client.patch(
+        f"/v1/assignments/{world.assignment.id}",
+        headers=world.auth("therapist"),
+        json={"status": "paused"},
+    )
+    assert paused.status_code == 200, paused.text
+    again = await client.post(url, headers=world.auth("client"), json=body)
+    assert (again.status_code, again.json()) == (200, first.json())
+    fresh = await client.post(
+        url, headers=world.auth("client"), json=body | {"id": str(uuid.uuid4())}
+    )
+    assert fresh.status_code == 409
+    assert fresh.json()["type"].endswith("assignment-not-active")
+
+
+async def test_a_retry_of_a_timed_occurrence_is_answered_and_a_rival_refused(client, world, db):
+    timed = await make_assignment(
+        db,
+        world.therapist,
+        world.client,
+        schedule={
+            "start_date": (utcnow() - timedelta(days=3)).date().isoformat(),
+            "rrule": "FREQ=DAILY",
+            "times": ["08:00"],
+        },
+    )
+    await db.commit()
+    day = (utcnow() - timedelta(days=1)).astimezone(ZoneInfo(world.client.timezone)).date()
+    body = {
+        "id": str(uuid.uuid4()),
+        "completed_at": utcnow().isoformat(),
+        "status": "skipped",
+        "skip_reason": "no_time",
+        "occurrence_date": str(day),
+    }
+    url = f"/v1/assignments/{timed.id}/completions"
+    first = await client.post(url, headers=world.auth("client"), json=body)
+    assert first.status_code == 201, first.text
+    assert first.json()["occurrence_time"] == "08:00"
+    again = await client.post(url, headers=world.auth("client"), json=body)
+    assert (again.status_code, again.json()) == (200, first.json())
+    rival = await client.post(
+        url, headers=world.auth("client"), json=body | {"id": str(uuid.uuid4())}
+    )
+    assert rival.status_code == 409
+    assert rival.json()["existing_id"] == body["id"]
+
+
+async def test_an_id_taken_in_another_clinic_is_refused_and_left_untouched(client, world, db):
+    from tests.factories import make_completion
+
+    theirs = await make_assignment(db, world.other_therapist, world.other_client)
+    taken = await make_completion(db, world.other_client, theirs)
+    await db.commit()
+    response = await client.post(
+        f"/v1/assignments/{world.assignment.id}/completions",
+        headers=world.auth("client"),
+        json={
+            "id": str(taken.id),
+            "completed_at": utcnow().isoformat(),
+            "status": "skipped",
+            "skip_reason": "forgot",
+        },
+    )
+    assert response.status_code == 409
+    db.expunge_all()
+    assert (await db.get(Completion, taken.id)).client_id == world.other_client.id

@@ -132,10 +132,12 @@ async def adherence_windows(
     it; `Timeline.simple_schedule`) is counted without placing its occurrences on the time
     line: its slots are (schedule date x time of day), all unsuspended, so scheduled, missed
     and pending follow from how many of its dates fall before and on today. When its rule
-    takes plain weekdays every day or week, even the answers are counted in SQL, per
-    assignment and time of day (`_answer_counts`). Any other assignment is expanded
-    occurrence by occurrence against its answers, read one row per answered occurrence.
-    All paths give the same counts (tests/metrics/test_adherence_windows.py).
+    takes plain weekdays every day or every week through the whole window (most homework),
+    even its answers are counted in SQL, per assignment and time of day (`_answer_counts`),
+    and their weekdays and times checked against the rule's. Any other assignment is counted
+    against its answers read one row per answered occurrence, slot by slot when its timeline
+    is simple, else expanded occurrence by occurrence. All paths give the same counts
+    (tests/metrics/test_adherence_windows.py compares them on random histories).
     """
     counts = {a.id: [Counts() for _ in days] for a in assignments}
     if not assignments:
@@ -149,8 +151,8 @@ async def adherence_windows(
             today = todays[a.timezone] = now.astimezone(zone_named(a.timezone)).date()
         windows[a.id] = (today - timedelta(days=longest - 1), today)
     timelines = await load_timelines(session, assignments)
-    simple: dict[uuid.UUID, tuple[ScheduleRead, list[date], int | None]] = {}
-    summed: dict[date, list[uuid.UUID]] = defaultdict(list)  # answers counted in SQL, by today
+    simple: dict[uuid.UUID, tuple[ScheduleRead, list[date]]] = {}
+    summed: dict[uuid.UUID, int] = {}  # answers counted in SQL: the rule's weekday mask
     for a in assignments:
         first, today = windows[a.id]
         low = datetime.combine(first, time(), UTC) - _BEFORE
@@ -158,17 +160,20 @@ async def adherence_windows(
         schedule = timelines[a.id].simple_schedule(low, high)
         if schedule is None:
             continue
-        mask = _weekday_mask(schedule)
-        simple[a.id] = (schedule, schedule_dates(schedule, first, today), mask)
+        simple[a.id] = (schedule, schedule_dates(schedule, first, today))
+        mask = _weekday_mask(schedule, first, today)
         if mask is not None:
-            summed[today].append(a.id)
-    keyed = set(counts) - {a for ids in summed.values() for a in ids}
-    for today, ids in summed.items():
-        sums = await _answer_counts(session, ids, today, days)
-        for assignment_id in ids:
-            schedule, dates, mask = simple[assignment_id]
+            summed[a.id] = mask
+    keyed = set(counts) - set(summed)
+    if summed:
+        edges, sums = await _answer_counts(
+            session, list(summed), {windows[a][1] for a in summed}, days
+        )
+        for assignment_id, mask in summed.items():
+            schedule, dates = simple[assignment_id]
+            today = windows[assignment_id][1]
             answered = _checked(
-                sums.get(assignment_id, []), schedule.times, dates, mask, today, days
+                sums.get(assignment_id, []), schedule.times, mask, edges, today, days
             )
             if answered is None:  # answers that no slot explains: look at them one by one
                 keyed.add(assignment_id)
@@ -185,7 +190,7 @@ async def adherence_windows(
         first, today = windows[assignment_id]
         mine = answers.get(assignment_id, {})
         if assignment_id in simple:
-            schedule, dates, _ = simple[assignment_id]
+            schedule, dates = simple[assignment_id]
             answered = _answered_slots(mine, schedule.times, dates, first, today, days)
             _fill(counts[assignment_id], dates, len(schedule.times) or 1, today, days, answered)
             continue
@@ -258,12 +263,15 @@ def _answered_slots(
     return [(t[0], t[1], t[2], t[3]) for t in tallies]
 
 
-def _weekday_mask(schedule: ScheduleRead) -> int | None:
-    """Bit (1 << n) for each weekday n (0 = Sunday, as SQL numbers them) a rule takes every
-    day or every week; None for rules whose dates need more than the weekday (an interval,
-    month days, COUNT, or no rule)."""
+def _weekday_mask(schedule: ScheduleRead, first: date, today: date) -> int | None:
+    """Bit (1 << n) for each weekday n (0 = Sunday, as SQL numbers them) of a rule that takes
+    those weekdays every day or every week through the whole window [first, today], so that
+    its slot dates there are exactly the window's days on those weekdays; None for any other
+    (an interval, month days, COUNT, a start or an end inside the window, no rule)."""
     parts = schedule.rule_parts()
     if parts is None or parts.interval != 1 or parts.count or schedule.count:
+        return None
+    if schedule.start_date > first or min(schedule.end_date or today, parts.until or today) < today:
         return None
     weekdays = parts.plain_weekdays(schedule.start_date)
     if weekdays is None:
@@ -285,20 +293,28 @@ def _weekday_sqlite(element: _Sunday0Weekday, compiler: Any, **kw: Any) -> str:
 
 @compiles(_Sunday0Weekday, "postgresql")
 def _weekday_postgresql(element: _Sunday0Weekday, compiler: Any, **kw: Any) -> str:
-    return f"CAST(EXTRACT(DOW FROM {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+    # Integer arithmetic from a known Sunday: cheaper than EXTRACT, which goes through numeric.
+    day = compiler.process(element.clauses, **kw)
+    return f"(({day} - DATE '2000-01-02') % 7 + 7) % 7"
 
 
-# One row per (assignment, time of day): answered dates per window part, and what the dates
-# are (their range and weekdays), so that answers to no slot are noticed.
-_SumRow = tuple[str | None, list[int], date, date, int]
+# One row per (assignment, time of day): for each date interval, the dates answered and how
+# many of them a done completion answered; and the weekdays of all its answered dates.
+_SumRow = tuple[str | None, list[int], int]
 
 
 async def _answer_counts(
-    session: AsyncSession, assignment_ids: list[uuid.UUID], today: date, days: Sequence[int]
-) -> dict[uuid.UUID, list[_SumRow]]:
-    """Per assignment and time of day, over the windows ending `today`: how many dates were
-    answered today and in each earlier part of the windows, and how many of those by a done
-    completion (a done answer wins over a skip; untimed days may hold several answers)."""
+    session: AsyncSession, assignment_ids: list[uuid.UUID], todays: set[date], days: Sequence[int]
+) -> tuple[list[date], dict[uuid.UUID, list[_SumRow]]]:
+    """Answered dates per assignment and time of day, counted per interval between `edges`
+    (every window's first day, every today and the day after it), so that each assignment's
+    windows, whichever its today, are unions of intervals; a done answer wins over a skip, and
+    untimed days may hold several answers. One statement, one scan of the answers."""
+    edges = sorted(
+        {t - timedelta(days=n - 1) for t in todays for n in days}
+        | todays
+        | {t + timedelta(days=1) for t in todays}
+    )
     # Each answered occurrence once, with whether a done completion is among its answers.
     answered = (
         select(
@@ -310,25 +326,22 @@ async def _answer_counts(
         )
         .where(
             Completion.assignment_id.in_(assignment_ids),
-            Completion.occurrence_date.between(today - timedelta(days=max(days) - 1), today),
+            Completion.occurrence_date >= edges[0],
+            Completion.occurrence_date < edges[-1],
         )
         .group_by(Completion.assignment_id, Completion.occurrence_time, Completion.occurrence_date)
         .subquery()
     )
     day, weekday, done = answered.c.occurrence_date, answered.c.weekday, answered.c.done == 1
-    # Window parts, newest first: today, then each window's days not in a shorter one.
-    bounds = [today, *sorted((today - timedelta(days=n - 1) for n in days), reverse=True)]
-    parts = [day == today] + [(day >= low) & (day < high) for high, low in pairwise(bounds)]
     columns = []
-    for part in parts:
-        columns.append(func.count(case((part, 1))))
-        columns.append(func.count(case((part & done, 1))))
+    for low, high in pairwise(edges):
+        within = (day >= low) & (day < high)
+        columns.append(func.count(case((within, 1))))
+        columns.append(func.count(case((within & done, 1))))
     rows = await session.execute(
         select(
             answered.c.assignment_id,
             answered.c.occurrence_time,
-            func.min(day),
-            func.max(day),
             # Bit n set when an answered date falls on weekday n: the maximum of each bit's
             # column, summed (SQLite has no bitwise OR aggregate).
             sum(
@@ -339,41 +352,39 @@ async def _answer_counts(
         ).group_by(answered.c.assignment_id, answered.c.occurrence_time)
     )
     found: dict[uuid.UUID, list[_SumRow]] = defaultdict(list)
-    for assignment_id, at, low, high, weekdays, *tallies in rows:
-        found[assignment_id].append((at, tallies, low, high, weekdays))
-    return found
+    for assignment_id, at, weekdays, *tallies in rows:
+        found[assignment_id].append((at, tallies, weekdays))
+    return edges, found
 
 
 def _checked(
     rows: list[_SumRow],
     times: list[str],
-    dates: list[date],
-    mask: int | None,
+    mask: int,
+    edges: list[date],
     today: date,
     days: Sequence[int],
 ) -> Answered | None:
     """The per-window answered slots from the SQL sums, or None when some answer is not on a
-    slot (a time the schedule lacks, a date outside its dates or on another weekday)."""
+    slot (a time the schedule lacks, a weekday the rule does not take)."""
     if not rows:
         return [(0, 0, 0, 0)] * len(days)
     at_times: set[str | None] = set(times) if times else {None}
-    starts = sorted((today - timedelta(days=n - 1) for n in days), reverse=True)
-    parts = [0, 0] * (len(starts) + 1)  # (answered, done) today, then per part of the windows
-    for at, tallies, low, high, weekdays in rows:
-        if at not in at_times or not dates or low < dates[0] or high > dates[-1]:
+    total: list[int] = []
+    for at, tallies, weekdays in rows:
+        if at not in at_times or weekdays & ~mask:
             return None
-        if mask is None or weekdays & ~mask:
-            return None
-        parts = [a + b for a, b in zip(parts, tallies, strict=True)]
-    answered_today, done_today = parts[0], parts[1]
+        total = [a + b for a, b in zip(total, tallies, strict=True)] if total else tallies
+    # Interval i is [edges[i], edges[i + 1]); today's is the one that starts today.
+    now = edges.index(today)
     found = []
     for n in days:
-        start = today - timedelta(days=n - 1)
-        # The parts newer than this window's start: starts[k] begins part k + 1.
-        upto = 1 + sum(1 for s in starts if s >= start)
-        answered = sum(parts[2 * k] for k in range(1, upto))
-        done = sum(parts[2 * k + 1] for k in range(1, upto))
-        found.append((done, answered - done, done_today, answered_today - done_today))
+        start = edges.index(today - timedelta(days=n - 1))
+        answered = sum(total[2 * i] for i in range(start, now))
+        done = sum(total[2 * i + 1] for i in range(start, now))
+        found.append(
+            (done, answered - done, total[2 * now + 1], total[2 * now] - total[2 * now + 1])
+        )
     return found
 
 

@@ -191,3 +191,46 @@ async def test_another_clinics_admin_gets_an_empty_page(client, world, db):
     assert [item["data"] for item in page["items"]] == [{"other": True}]
     page = await get_page(client, world, "limit=1000", who="therapist_other")
     assert {item["client_id"] for item in page["items"]} == {str(world.client_other.id)}
+
+
+async def test_concurrent_readers_each_get_the_whole_page(client, world, db, app, monkeypatch):
+    import asyncio
+
+    from app.sync import router as feed
+
+    await seed(db, world)
+    expected = await expected_page(db, world)
+    # Fewer slots than readers: the others wait for one, none is refused or short-changed.
+    monkeypatch.setattr(feed, "PAGES_AT_ONCE", 2)
+    monkeypatch.delattr(app.state, "feed_page_slots", raising=False)
+    inside, most = 0, 0
+    build = feed._page_in_sql
+
+    async def counted(*args):
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        try:
+            await asyncio.sleep(0.01)  # let the other readers pile up
+            return await build(*args)
+        finally:
+            inside -= 1
+
+    monkeypatch.setattr(feed, "_page_in_sql", counted)
+    pages = await asyncio.gather(*(get_page(client, world, "limit=1000") for _ in range(8)))
+    assert pages == [expected] * 8
+    if db.get_bind().dialect.name == "postgresql":
+        assert most == 2
+    monkeypatch.delattr(app.state, "feed_page_slots", raising=False)
+
+
+async def test_a_cursor_beyond_any_sequence_is_a_422_not_an_error(client, world):
+    from app.core.pagination import encode_cursor as make
+
+    for value in (2**63, 10**30, -1):
+        response = await client.get(
+            f"/v1/changes?cursor={make([value])}", headers=world.auth("admin")
+        )
+        assert response.status_code == 422, (value, response.text)
+    last = await get_page(client, world, f"cursor={make([2**63 - 1])}")
+    assert last == {"items": [], "next_cursor": make([2**63 - 1])}

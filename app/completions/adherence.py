@@ -169,12 +169,15 @@ async def adherence_windows(
         edges, sums = await _answer_counts(
             session, list(summed), {windows[a][1] for a in summed}, days
         )
+        # Interval i is [edges[i], edges[i + 1]); today's starts today, a window's on its first day.
+        spans = {
+            today: (edges.index(today), [edges.index(today - timedelta(days=n - 1)) for n in days])
+            for today in {windows[a][1] for a in summed}
+        }
         for assignment_id, mask in summed.items():
             schedule, dates = simple[assignment_id]
             today = windows[assignment_id][1]
-            answered = _checked(
-                sums.get(assignment_id, []), schedule.times, mask, edges, today, days
-            )
+            answered = _checked(sums.get(assignment_id, []), schedule.times, mask, spans[today])
             if answered is None:  # answers that no slot explains: look at them one by one
                 keyed.add(assignment_id)
             else:
@@ -358,33 +361,28 @@ async def _answer_counts(
 
 
 def _checked(
-    rows: list[_SumRow],
-    times: list[str],
-    mask: int,
-    edges: list[date],
-    today: date,
-    days: Sequence[int],
+    rows: list[_SumRow], times: list[str], mask: int, spans: tuple[int, list[int]]
 ) -> Answered | None:
     """The per-window answered slots from the SQL sums, or None when some answer is not on a
-    slot (a time the schedule lacks, a weekday the rule does not take)."""
+    slot (a time the schedule lacks, a weekday the rule does not take). `spans` says which
+    intervals make today (its index) and each window's days before today (from its index up
+    to today's)."""
+    now, starts = spans
     if not rows:
-        return [(0, 0, 0, 0)] * len(days)
+        return [(0, 0, 0, 0)] * len(starts)
     at_times: set[str | None] = set(times) if times else {None}
     total: list[int] = []
     for at, tallies, weekdays in rows:
         if at not in at_times or weekdays & ~mask:
             return None
         total = [a + b for a, b in zip(total, tallies, strict=True)] if total else tallies
-    # Interval i is [edges[i], edges[i + 1]); today's is the one that starts today.
-    now = edges.index(today)
+    # Columns come in pairs per interval: answered dates, then those a done answer answered.
+    done_today, skipped_today = total[2 * now + 1], total[2 * now] - total[2 * now + 1]
     found = []
-    for n in days:
-        start = edges.index(today - timedelta(days=n - 1))
-        answered = sum(total[2 * i] for i in range(start, now))
-        done = sum(total[2 * i + 1] for i in range(start, now))
-        found.append(
-            (done, answered - done, total[2 * now + 1], total[2 * now] - total[2 * now + 1])
-        )
+    for start in starts:
+        answered = sum(total[2 * start : 2 * now : 2])
+        done = sum(total[2 * start + 1 : 2 * now : 2])
+        found.append((done, answered - done, done_today, skipped_today))
     return found
 
 

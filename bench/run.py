@@ -7,7 +7,8 @@ The metrics benchmark needs two PostgreSQL datasets, `homework_bench_10k` and
 generated when missing, or when what is there no longer fits: another generator version or
 client count, a schema behind the migrations, different row counts than the manifest says,
 or the two made from different worlds. Both are then made again with one `--now`, so they hold
-the same clients. Later load benchmarks are added here.
+the same clients. Then the load benchmark (bench/load: the API under wrk next to baselines A,
+B and W, on a copy of `homework_bench_1m`); it needs `wrk` and says so when it is missing.
 """
 
 import argparse
@@ -126,6 +127,12 @@ def main(argv: list[str] | None = None) -> None:
         bench_args.append("--http")
     bench_args += ["--code", code_version_arg()]
     metrics_bench.main([*bench_args, "--generation-seconds", f"{generation:.1f}"])
+    print("\n== load: the API under wrk, next to baselines A, B and W")
+    sys.stdout.flush()
+    from bench.load import run_load
+
+    if run_load.main(["--quick"] if args.quick else []) != 0:
+        print("load benchmark skipped (see above)")
     print(f"\nbench finished in {time.perf_counter() - started:.0f} s")
     sys.stdout.flush()
 

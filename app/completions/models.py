@@ -50,11 +50,16 @@ class Completion(Entity, Base):
         Index("ix_completion_client_id_reviewed_at", "client_id", "reviewed_at"),
         # A client's window (metrics): read by date, not through the client's whole history.
         Index("ix_completion_client_id_occurrence_date", "client_id", "occurrence_date"),
-        # A client's latest scored measures (caseload): only the scored completions.
+        # A client's latest scored measures (caseload): only the scored completions, newest
+        # last, with what the caseload shows of them, so it reads the index alone.
         Index(
             "ix_completion_client_id_completed_at_scored",
             "client_id",
             "completed_at",
+            "id",
+            "template_id",
+            "template_version_id",
+            "score_band",
             postgresql_where=text("score_total IS NOT NULL"),
             sqlite_where=text("score_total IS NOT NULL"),
         ),

@@ -7,6 +7,7 @@ about the same whether the clients hold ten completions each or ten thousand.
 
 import uuid
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -127,68 +128,72 @@ async def _adherence(
     return per_client
 
 
+def _scored(column: Any, offset: int) -> Any:
+    """One field of a client's scored completion, newest first: read from the end of the
+    client's part of the scored-completions index, which holds every field asked for."""
+    return (
+        select(column)
+        .where(Completion.client_id == User.id, Completion.score_total.is_not(None))
+        .correlate(User)
+        .order_by(Completion.completed_at.desc(), Completion.id.desc())
+        .limit(1)
+        .offset(offset)
+        .scalar_subquery()
+    )
+
+
 async def _latest_measures(
     session: AsyncSession, client_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[str, str | None, str | None]]:
     """Each client's latest scored measure, its band, and whether the band went down (better)
     or up compared with the previous score of the same measure."""
-    scored = (
-        select(Completion.id)
-        .where(Completion.client_id == User.id, Completion.score_total.is_not(None))
-        .correlate(User)
-        .order_by(Completion.completed_at.desc(), Completion.id.desc())
-        .limit(1)
-    )
-    # The two latest of each client, each read from the end of its scored-completion index.
-    pairs = (
+    rows = (
         await session.execute(
-            select(User.id, scored.scalar_subquery(), scored.offset(1).scalar_subquery()).where(
-                User.id.in_(client_ids)
-            )
+            select(
+                User.id,
+                _scored(Completion.template_id, 0),
+                _scored(Completion.template_version_id, 0),
+                _scored(Completion.score_band, 0),
+                _scored(Completion.template_id, 1),
+                _scored(Completion.score_band, 1),
+            ).where(User.id.in_(client_ids))
         )
     ).all()
-    wanted = [c for _, *ids in pairs for c in ids if c is not None]
-    if not wanted:
+    rows = [row for row in rows if row[1] is not None]
+    if not rows:
         return {}
-    found_rows = {
-        row.id: row
-        for row in (
+    titles = dict(
+        (
             await session.execute(
-                select(
-                    Completion.id,
-                    Completion.template_id,
-                    Completion.template_version_id,
-                    Completion.score_band,
-                    Template.title,
+                select(Template.id, Template.title).where(
+                    Template.id.in_({template for _, template, *_ in rows})
                 )
-                .join(Template, Template.id == Completion.template_id)
-                .where(Completion.id.in_(wanted))
             )
         ).all()
-    }
-    versions = {
-        v.id: v
-        for v in (
-            await session.execute(
-                select(TemplateVersion).where(
-                    TemplateVersion.id.in_({r.template_version_id for r in found_rows.values()})
+    )
+    compared = {version for _, template, version, _, before, _ in rows if before == template}
+    versions = (
+        {
+            v.id: v
+            for v in (
+                await session.execute(
+                    select(TemplateVersion).where(TemplateVersion.id.in_(compared))
                 )
-            )
-        ).scalars()
-    }
+            ).scalars()
+        }
+        if compared
+        else {}
+    )
     found = {}
-    for client_id, latest_id, earlier_id in pairs:
-        if latest_id is None:
-            continue
-        latest, earlier = found_rows[latest_id], found_rows.get(earlier_id)
+    for client_id, template_id, version_id, band, before_template, before_band in rows:
         direction = None
-        if earlier is not None and earlier.template_id == latest.template_id:
-            definition = definition_of(versions[latest.template_version_id])
+        if before_template == template_id:
+            definition = definition_of(versions[version_id])
             order = [b.code for b in definition.scoring.bands] if definition.scoring else []
-            if latest.score_band in order and earlier.score_band in order:
-                now_i, before_i = (order.index(latest.score_band), order.index(earlier.score_band))
+            if band in order and before_band in order:
+                now_i, before_i = order.index(band), order.index(before_band)
                 direction = (
                     "improving" if now_i < before_i else "worsening" if now_i > before_i else "same"
                 )
-        found[client_id] = (latest.title, latest.score_band, direction)
+        found[client_id] = (titles[template_id], band, direction)
     return found

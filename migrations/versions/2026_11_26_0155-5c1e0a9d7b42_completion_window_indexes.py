@@ -27,7 +27,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_completion_client_id_completed_at_scored",
         "completion",
-        ["client_id", "completed_at"],
+        ["client_id", "completed_at", "id", "template_id", "template_version_id", "score_band"],
         **_partial("score_total IS NOT NULL"),
     )
     op.create_index(

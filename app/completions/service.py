@@ -165,7 +165,11 @@ async def _replay(
     existing = await session.get(Completion, completion_id, populate_existing=True)
     if existing is None:
         return None
-    if existing.assignment_id != assignment.id or existing.request_hash != digest:
+    if existing.assignment_id != assignment.id:
+        # Another assignment's completion, perhaps another clinic's: say only that the id is
+        # taken, never point at a resource the caller may not see.
+        raise CompletionConflict("This id is taken; create the completion with another id.")
+    if existing.request_hash != digest:
         raise CompletionConflict(
             "A completion with this id exists with a different body.", existing_id=str(existing.id)
         )

@@ -276,5 +276,6 @@ async def test_an_id_taken_in_another_clinic_is_refused_and_left_untouched(clien
         },
     )
     assert response.status_code == 409
+    assert "existing_id" not in response.json()  # nothing points at the other clinic's row
     db.expunge_all()
     assert (await db.get(Completion, taken.id)).client_id == world.other_client.id

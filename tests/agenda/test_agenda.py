@@ -5,11 +5,12 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from app.assignments.models import AssignmentPause
 from app.auth.models import User
 from tests.factories import make_assignment
+from tests.statements import statements
 
 
 async def agenda(client, world, start, end, who="therapist"):
@@ -185,18 +186,10 @@ async def test_a_31_day_agenda_of_10_assignments_takes_a_bounded_number_of_queri
             else {"start_date": "2027-01-01", "rrule": "FREQ=WEEKLY;BYDAY=MO,TH"},
         )
     await db.commit()
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with statements(app) as seen:
         body = await agenda(client, world, "2027-01-01", "2027-01-31")
-    finally:
-        event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
     assert len(body["items"]) > 300
-    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    selects = [s for s in seen if s.upper().startswith("SELECT")]
     # principal check, client, assignments, schedules, pauses: one per table, not per item.
     assert len(selects) <= 6, selects
 

@@ -2,26 +2,10 @@
 is that row: no second lookup for `GET /v1/me/agenda` or the client's own resources."""
 
 import re
-from contextlib import contextmanager
 
-from sqlalchemy import event
+from tests.statements import statements
 
 USER_READ = re.compile(r'\bFROM "?user"?(\s|$)')
-
-
-@contextmanager
-def statements(app):
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_):
-        seen.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_a_clients_own_agenda_reads_their_user_row_once(client, world, app):

@@ -5,11 +5,10 @@ once per process. The answers stay the same, retries included."""
 
 import re
 import uuid
-from contextlib import contextmanager
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.completions.achievements import award
 from app.completions.models import Achievement, AchievementType, Completion
@@ -18,23 +17,9 @@ from app.core.time import utcnow
 from app.templates import repository
 from app.templates.library import get_builtin
 from tests.factories import make_assignment
+from tests.statements import statements
 
 THOUGHT_RECORD = get_builtin("thought-record").realistic_example
-
-
-@contextmanager
-def statements(app):
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_):
-        seen.append(" ".join(statement.split()))
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def matching(seen: list[str], pattern: str) -> list[str]:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.clinics.models import Clinic
 from app.core.outbox import OUTBOX_LOCK_KEY, Event, record_event
+from tests.statements import statements
 
 
 def queue(db, type_: str) -> None:
@@ -88,21 +89,10 @@ async def test_a_rolled_back_transaction_emits_nothing(client, db):
 
 
 async def test_the_outermost_commit_writes_its_events_in_one_statement(client, db, app):
-    from sqlalchemy import event as sa_event
-
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_):
-        seen.append(" ".join(statement.split()))
-
     queue(db, "test.first")
     queue(db, "test.second")
-    engine = app.state.engine.sync_engine
-    sa_event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(app) as seen:
         await db.commit()
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", record)
     writes = [s for s in seen if "event" in s.lower()]
     assert len(writes) == 1
     if db.get_bind().dialect.name == "postgresql":

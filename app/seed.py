@@ -246,7 +246,7 @@ async def seed_history(session: AsyncSession, client: User, assignment: Assignme
             {
                 "completed_at": done_at.isoformat(),
                 "occurrence_date": occ.local_date.isoformat(),
-                "occurrence_time": occ.local_time.strftime("%H:%M") if occ.local_time else None,
+                "occurrence_time": occ.time_text,
                 **fields,
             }
         )

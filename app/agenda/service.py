@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agenda.schemas import AgendaItem, OccurrenceStatus
 from app.assignments.models import Assignment
 from app.assignments.occurrences import load_timelines
+from app.assignments.recurrence import zone_named
 from app.auth.models import User
+from app.completions.adherence import key_of
 from app.completions.models import Completion, CompletionStatus
 
 _COMPLETION_STATUS = {
@@ -75,17 +76,12 @@ async def agenda_items(
     done = await _completions(session, [a.id for a in assignments], window_start, window_end)
     items: list[AgendaItem] = []
     for assignment in assignments:
+        tz = assignment.schedule["timezone"]
+        today = now.astimezone(zone_named(tz)).date()
         for occ in timelines[assignment.id].occurrences(window_start, window_end):
             if occ.suspended:
                 continue
-            tz = assignment.schedule["timezone"]
-            today = now.astimezone(ZoneInfo(tz)).date()
-            key = (
-                assignment.id,
-                occ.local_date,
-                occ.local_time.strftime("%H:%M") if occ.local_time else None,
-            )
-            completion = done.get(key)
+            completion = done.get(key_of(assignment.id, occ))
             status = (
                 _COMPLETION_STATUS[completion[1]] if completion else _status(occ.local_date, today)
             )
@@ -97,7 +93,7 @@ async def agenda_items(
                     template_kind=assignment.template_kind,
                     estimated_minutes=assignment.estimated_minutes,
                     local_date=occ.local_date,
-                    local_time=occ.local_time.strftime("%H:%M") if occ.local_time else None,
+                    local_time=occ.time_text,
                     timezone=tz,
                     due_at=occ.due_at,
                     status=status,

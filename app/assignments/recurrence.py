@@ -51,6 +51,11 @@ class Occurrence:
     starts_at: datetime
     suspended: bool = False
 
+    @property
+    def time_text(self) -> str | None:
+        """`local_time` as it is stored and answered ("08:00"), None when untimed."""
+        return self.local_time.strftime("%H:%M") if self.local_time else None
+
 
 @cache
 def zone_named(name: str) -> ZoneInfo:

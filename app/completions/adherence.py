@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import ColumnElement, Integer, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -74,11 +74,7 @@ class AssignmentRef(NamedTuple):
 
 
 def key_of(assignment_id: uuid.UUID, occ: Occurrence) -> OccurrenceKey:
-    return (
-        assignment_id,
-        occ.local_date,
-        occ.local_time.strftime("%H:%M") if occ.local_time else None,
-    )
+    return (assignment_id, occ.local_date, occ.time_text)
 
 
 def outcome(occ: Occurrence, answered: CompletionStatus | None, today: date) -> str:
@@ -91,15 +87,24 @@ def outcome(occ: Occurrence, answered: CompletionStatus | None, today: date) -> 
     return "missed" if occ.local_date < today else "pending"
 
 
+def _done_among() -> ColumnElement[int]:
+    """1 when a done completion is among a group's answers, else 0 (a done one wins)."""
+    return func.max(case((Completion.status == CompletionStatus.done, 1), else_=0))
+
+
+def _answer(done: bool | None) -> CompletionStatus | None:
+    if done is None:
+        return None
+    return CompletionStatus.done if done else CompletionStatus.skipped
+
+
 async def answered_occurrences(
     session: AsyncSession, assignment_ids: Iterable[uuid.UUID], start: date, end: date
 ) -> dict[OccurrenceKey, CompletionStatus]:
     """What answered each occurrence in the window (a done completion wins over a skip)."""
     found: dict[OccurrenceKey, CompletionStatus] = {}
-    for (assignment_id, day, at), done in await _answered_rows(session, assignment_ids, start, end):
-        found[(assignment_id, day, at)] = (
-            CompletionStatus.done if done else CompletionStatus.skipped
-        )
+    for key, done in await _answered_rows(session, assignment_ids, start, end):
+        found[key] = CompletionStatus.done if done else CompletionStatus.skipped
     return found
 
 
@@ -111,10 +116,12 @@ async def _answered_rows(
     ids = list(assignment_ids)
     if not ids:
         return []
-    done = func.max(case((Completion.status == CompletionStatus.done, 1), else_=0))
     rows = await session.execute(
         select(
-            Completion.assignment_id, Completion.occurrence_date, Completion.occurrence_time, done
+            Completion.assignment_id,
+            Completion.occurrence_date,
+            Completion.occurrence_time,
+            _done_among(),
         )
         .where(Completion.assignment_id.in_(ids), Completion.occurrence_date.between(start, end))
         .group_by(Completion.assignment_id, Completion.occurrence_date, Completion.occurrence_time)
@@ -199,16 +206,7 @@ async def adherence_windows(
             continue
         starts = [today - timedelta(days=n - 1) for n in days]
         for occ in timelines[assignment_id].occurrences(first, today):
-            at = occ.local_time.strftime("%H:%M") if occ.local_time else None
-            done = mine.get((occ.local_date, at))
-            status = (
-                None
-                if done is None
-                else CompletionStatus.done
-                if done
-                else CompletionStatus.skipped
-            )
-            result = outcome(occ, status, today)
+            result = outcome(occ, _answer(mine.get((occ.local_date, occ.time_text))), today)
             for start, c in zip(starts, counts[assignment_id], strict=True):
                 if occ.local_date >= start:
                     c.add(result)
@@ -325,7 +323,7 @@ async def _answer_counts(
             Completion.occurrence_time,
             Completion.occurrence_date,
             _Sunday0Weekday(Completion.occurrence_date).label("weekday"),
-            func.max(case((Completion.status == CompletionStatus.done, 1), else_=0)).label("done"),
+            _done_among().label("done"),
         )
         .where(
             Completion.assignment_id.in_(assignment_ids),

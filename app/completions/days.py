@@ -103,7 +103,7 @@ async def client_days(
             if occ.local_time is None:
                 state.untimed = True
             else:
-                state.timed.add((assignment.id, occ.local_time.strftime("%H:%M")))
+                state.timed.add((assignment.id, occ.time_text))
     done = await session.execute(
         select(Completion.occurrence_date, Completion.assignment_id, Completion.occurrence_time)
         .where(

@@ -183,7 +183,7 @@ async def _occurrence_taken(session: AsyncSession, assignment: Assignment, occ: 
         select(Completion.id).where(
             Completion.assignment_id == assignment.id,
             Completion.occurrence_date == occ.local_date,
-            Completion.occurrence_time == occ.local_time.strftime("%H:%M"),
+            Completion.occurrence_time == occ.time_text,
         )
     )
     if existing is not None:
@@ -257,7 +257,7 @@ async def _create(
         "template_version": assignment.template_version,
         "template_kind": assignment.template_kind,
         "occurrence_date": occ.local_date,
-        "occurrence_time": occ.local_time.strftime("%H:%M") if occ.local_time else None,
+        "occurrence_time": occ.time_text,
         "completed_at": body.completed_at,
         "request_hash": digest,
         "recorded_by_id": principal.id if principal.is_therapist else None,

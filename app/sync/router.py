@@ -11,6 +11,7 @@ on both engines), which stays the documented response model. Built through the m
 
 import asyncio
 import uuid
+from itertools import chain
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -61,6 +62,20 @@ def _sequence_of(cursor: str) -> int:
     return value
 
 
+# EventRead's fields before `data`, in its order: the order both page builders write them.
+_ENVELOPE = (
+    "id",
+    "sequence",
+    "type",
+    "resource_type",
+    "resource_id",
+    "client_id",
+    "clinic_id",
+    "occurred_at",
+)
+_SEQUENCE_AT = _ENVELOPE.index("sequence")
+
+
 def _sql(literal: str) -> ColumnElement[Any]:
     """A constant written into the statement (json_build_object's arguments are untyped)."""
     return literal_column("'" + literal.replace("'", "''") + "'")
@@ -78,6 +93,11 @@ def _instant_json(column: Any) -> ColumnElement[str]:
     )
 
 
+def _field_json(name: str) -> Any:
+    column = getattr(Event, name)
+    return _instant_json(column) if name == "occurred_at" else column
+
+
 async def _page_in_sql(
     session: AsyncSession, conditions: list[Any], limit: int, after: int
 ) -> bytes:
@@ -85,22 +105,7 @@ async def _page_in_sql(
     arrived, and Python makes no copy of a page (1.4 MB for 1,000 completions) at all."""
     item = cast(
         func.json_build_object(
-            _sql("id"),
-            Event.id,
-            _sql("sequence"),
-            Event.sequence,
-            _sql("type"),
-            Event.type,
-            _sql("resource_type"),
-            Event.resource_type,
-            _sql("resource_id"),
-            Event.resource_id,
-            _sql("client_id"),
-            Event.client_id,
-            _sql("clinic_id"),
-            Event.clinic_id,
-            _sql("occurred_at"),
-            _instant_json(Event.occurred_at),
+            *chain.from_iterable((_sql(name), _field_json(name)) for name in _ENVELOPE),
             _sql("data"),
             Event.payload,
         ),
@@ -138,17 +143,7 @@ async def _page_in_python(
 ) -> tuple[bytes, int | None]:
     """Elsewhere (SQLite): the stored payload text spliced into each serialized item."""
     rows = await session.execute(
-        select(
-            Event.id,
-            Event.sequence,
-            Event.type,
-            Event.resource_type,
-            Event.resource_id,
-            Event.client_id,
-            Event.clinic_id,
-            Event.occurred_at,
-            type_coerce(Event.payload, Text),
-        )
+        select(*(getattr(Event, name) for name in _ENVELOPE), type_coerce(Event.payload, Text))
         .where(*conditions)
         .order_by(Event.sequence)
         .limit(limit)
@@ -158,20 +153,8 @@ async def _page_in_python(
     for *envelope, payload in rows:
         head = to_json(dict(zip(_ENVELOPE, envelope, strict=True)))
         items.append(head[:-1] + b',"data":' + payload.encode() + b"}")
-        last = envelope[1]
+        last = envelope[_SEQUENCE_AT]
     return b",".join(items), last
-
-
-_ENVELOPE = (
-    "id",
-    "sequence",
-    "type",
-    "resource_type",
-    "resource_id",
-    "client_id",
-    "clinic_id",
-    "occurred_at",
-)
 
 
 # A 1,000-event page is ~1.4 MB, held a few times over while it travels from the driver to the

@@ -17,8 +17,8 @@ from app.auth.models import User
 from app.completions.adherence import AssignmentRef, Counts, adherence_windows
 from app.completions.models import Completion
 from app.metrics.schemas import CaseloadRow
-from app.templates.models import Template, TemplateVersion
-from app.templates.repository import definition_of
+from app.templates.models import Template
+from app.templates.repository import definitions_by_ids
 
 WINDOWS = (7, 30)
 
@@ -172,23 +172,12 @@ async def _latest_measures(
         ).all()
     )
     compared = {version for _, template, version, _, before, _ in rows if before == template}
-    versions = (
-        {
-            v.id: v
-            for v in (
-                await session.execute(
-                    select(TemplateVersion).where(TemplateVersion.id.in_(compared))
-                )
-            ).scalars()
-        }
-        if compared
-        else {}
-    )
+    definitions = await definitions_by_ids(session, compared)
     found = {}
     for client_id, template_id, version_id, band, before_template, before_band in rows:
         direction = None
         if before_template == template_id:
-            definition = definition_of(versions[version_id])
+            definition = definitions[version_id]
             order = [b.code for b in definition.scoring.bands] if definition.scoring else []
             if band in order and before_band in order:
                 now_i, before_i = order.index(band), order.index(before_band)

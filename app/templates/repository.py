@@ -83,5 +83,20 @@ async def definition_by_id(session: AsyncSession, version_id: uuid.UUID) -> Temp
     return definition_of(version)
 
 
+async def definitions_by_ids(
+    session: AsyncSession, version_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, TemplateDefinition]:
+    """`definition_by_id` for many versions: the ones this process has not met yet are read
+    in one statement."""
+    found = {v: _PARSED[v] for v in version_ids if v in _PARSED}
+    missing = version_ids - found.keys()
+    if missing:
+        for version in (
+            await session.execute(select(TemplateVersion).where(TemplateVersion.id.in_(missing)))
+        ).scalars():
+            found[version.id] = definition_of(version)
+    return found
+
+
 def stored_definition(definition: TemplateDefinition) -> dict[str, Any]:
     return definition.model_dump(mode="json")

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.completions.days import Scheduled, client_days, streaks
 from app.completions.models import Achievement, AchievementType, Completion, CompletionStatus
+from app.core.db import insert_unless_taken
 from app.core.ids import new_id
 from app.core.outbox import record_event
 from app.core.time import utcnow
@@ -45,13 +45,9 @@ async def award(
         "created_at": now,
         "updated_at": now,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(Achievement)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=[Achievement.client_id, Achievement.key])
-        .returning(Achievement.id)
-    )
+    stmt = insert_unless_taken(
+        session, Achievement, values, conflict_on=[Achievement.client_id, Achievement.key]
+    ).returning(Achievement.id)
     if (await session.execute(stmt)).scalar_one_or_none() is None:
         return None
     record_event(

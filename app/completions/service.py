@@ -8,7 +8,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment, AssignmentStatus
@@ -20,6 +19,7 @@ from app.completions.achievements import award_for_completion, plan_awards
 from app.completions.days import load_scheduled
 from app.completions.models import Comment, Completion, CompletionStatus
 from app.completions.schemas import CommentRead, CompletionCreate, CompletionRead, CompletionUpdate
+from app.core.db import insert_unless_taken
 from app.core.errors import AppError, Conflict, Forbidden, Unprocessable
 from app.core.ids import new_id
 from app.core.outbox import emit, record_event
@@ -267,8 +267,7 @@ async def _create(
         "score_total": score["total"] if score else None,
         "score_band": score["band"] if score else None,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Completion).values(values).on_conflict_do_nothing().returning(Completion)
+    stmt = insert_unless_taken(session, Completion, values).returning(Completion)
     completion = (await session.execute(stmt)).scalar_one_or_none()
     if completion is None:
         # Taken, by a retry's first attempt (the caller replays it) or by a concurrent

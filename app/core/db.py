@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -103,3 +104,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def insert_unless_taken(
+    session: AsyncSession, entity: Any, values: dict[str, Any], *, conflict_on: Any = None
+) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` in the session's dialect (PostgreSQL or SQLite): the
+    unique constraints (or only `conflict_on`'s) decide, and a RETURNING clause added by the
+    caller tells whether the row went in."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(entity).values(values).on_conflict_do_nothing(index_elements=conflict_on)

@@ -98,16 +98,8 @@ def _write_outbox(session: Session) -> None:
         session.execute(insert(Event), rows)
 
 
-_COLUMNS = (
-    "id",
-    "type",
-    "resource_type",
-    "resource_id",
-    "clinic_id",
-    "client_id",
-    "occurred_at",
-    "payload",
-)
+# What record_event queues: every column but the sequence, which the database draws.
+_COLUMNS = tuple(c.name for c in Event.__table__.c if not c.primary_key)
 
 
 def _insert_after_lock(rows: list[dict[str, Any]]) -> Insert:

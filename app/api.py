@@ -10,7 +10,6 @@ from app.auth import router as auth_router
 from app.clinics import router as clinics_router
 from app.clinics import staff_router
 from app.completions import router as completions_router
-from app.core.routing import register_audit_rules
 from app.fhir import router as fhir_router
 from app.goals import router as goals_router
 from app.metrics import router as metrics_router
@@ -38,30 +37,6 @@ for module in (
     audit_router,
 ):
     api_router.include_router(module.router)
-
-# Routes that touch client data leave an audit row naming this resource type.
-register_audit_rules(
-    {
-        "/v1/clients": "client",
-        "/v1/clients/{client_id}/agenda": "agenda",
-        "/v1/clients/{client_id}/metrics": "metrics",
-        "/v1/clients/{client_id}/achievements": "achievement",
-        "/v1/clients/{client_id}/care-team": "care_team",
-        "/v1/clients/{client_id}/invitations": "invitation",
-        "/v1/clients/{client_id}/export": "client_export",
-        "/v1/assignments": "assignment",
-        "/v1/assignments/{assignment_id}/completions": "completion",
-        "/v1/completions": "completion",
-        "/v1/completions/{completion_id}/comments": "comment",
-        "/v1/goals": "goal",
-        "/v1/me": "user",
-        "/v1/caseload": "caseload",
-        "/v1/changes": "event",
-        "/v1/fhir/Patient": "fhir_bundle",
-        "/v1/audit-events": "audit_event",
-        "/v1/auth/token": "user",
-    }
-)
 
 root_router = APIRouter()
 root_router.include_router(auth_router.well_known)

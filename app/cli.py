@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,15 +56,19 @@ def cmd_serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         log_level="warning",
         access_log=False,
-        proxy_headers=True,
+        # The rate limiter reads X-Forwarded-For by the same setting (app.core.ratelimit).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=[str(network) for network in settings.forwarded_allow_ips],
     )
 
 
 def openapi_document() -> dict[str, Any]:
     from app.main import create_app
 
-    # The contract does not depend on the environment: build it with default settings.
-    return create_app(Settings(_env_file=None, app_env="development")).openapi()  # type: ignore[call-arg]
+    # The contract does not depend on the environment: build it with default settings (and a
+    # throwaway secret, so that writing the contract leaves no development secret file behind).
+    settings = Settings(_env_file=None, app_env="development", jwt_secret=secrets.token_urlsafe(48))  # type: ignore[call-arg]
+    return create_app(settings).openapi()
 
 
 def render_openapi() -> str:
@@ -75,6 +80,15 @@ def cmd_openapi(args: argparse.Namespace) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_openapi(), encoding="utf-8")
     print(f"wrote {path}")
+    table = Path(args.access_table)
+    table.write_text(render_access_table(), encoding="utf-8")
+    print(f"wrote {table}")
+
+
+def render_access_table() -> str:
+    from app.core.access import render_access_table as render
+
+    return render(openapi_document())
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
@@ -122,6 +136,8 @@ def cmd_create_clinic(args: argparse.Namespace) -> None:
     from app.auth.service import create_user
     from app.clinics.service import create_clinic
 
+    password_hash = _checked_password_hash(args.password, args.admin_email)
+
     async def work(session: Any) -> str:
         clinic = await create_clinic(session, name=args.name, timezone=args.timezone)
         await create_user(
@@ -131,7 +147,7 @@ def cmd_create_clinic(args: argparse.Namespace) -> None:
             email=args.admin_email,
             display_name=args.admin_name,
             timezone=args.timezone,
-            password=args.password,
+            password_hash=password_hash,
         )
         return str(clinic.id)
 
@@ -146,6 +162,8 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
     from app.auth.service import create_user
     from app.clinics.models import Clinic
 
+    password_hash = _checked_password_hash(args.password, args.email)
+
     async def work(session: Any) -> str:
         clinic = await session.get(Clinic, uuid.UUID(args.clinic_id))
         if clinic is None:
@@ -157,11 +175,24 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
             email=args.email,
             display_name=args.name,
             timezone=clinic.timezone,
-            password=args.password,
+            password_hash=password_hash,
         )
         return str(user.id)
 
     print(f"admin {_run_in_session(work)} created")
+
+
+def _checked_password_hash(password: str, email: str) -> str:
+    """Policy-checked and hashed before any transaction begins (a hash holds no database lock).
+    The email may already belong to a user of another clinic: that is another membership of the
+    same person, with its own password."""
+    from app.auth.errors import WeakPassword
+    from app.auth.service import new_password_hash
+
+    try:
+        return asyncio.run(new_password_hash(password, email))
+    except WeakPassword as exc:
+        sys.exit(f"homework-api: {exc.detail}")
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -241,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document (keys sorted)")
     openapi.add_argument("--output", default="openapi/openapi.json")
+    openapi.add_argument("--access-table", default="docs/access.md")
     openapi.set_defaults(func=cmd_openapi)
 
     seed = sub.add_parser("seed-demo", help="create the demo clinics, users and homework")

@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import api_router, root_router
+from app.auth.policy import replay_guard
 from app.auth.principal import idempotency_scope
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
@@ -18,6 +19,7 @@ from app.core.health import router as health_router
 from app.core.jwt import JwtCodec
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.passwords import size_hashing_pool
 from app.core.ratelimit import Limiter
 from app.core.routing import install_openapi
 from app.sync.worker import Worker
@@ -79,7 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.jwt = JwtCodec(settings)
     app.state.limiter = Limiter(settings.redis_url, settings.redis_key_prefix)
+    size_hashing_pool(settings.password_hash_threads)
     app.state.idempotency_scope = idempotency_scope
+    app.state.replay_guard = replay_guard
 
     install_error_handlers(app)
     app.include_router(health_router)

@@ -13,13 +13,14 @@ from app.assignments.occurrences import load_timelines
 from app.assignments.schemas import AssignmentCreate
 from app.assignments.service import create_assignment
 from app.auth.models import ApiClient, Role, User
+from app.auth.passwords import check_password_policy
 from app.auth.principal import ALL_SCOPES, ROLE_SCOPES, Principal
-from app.auth.service import create_user, find_user_by_email, set_password
+from app.auth.service import create_user, find_user_by_email
 from app.clinics.models import Clinic
 from app.clinics.service import create_clinic, ensure_on_care_team, find_clinic_by_name
 from app.completions.schemas import CompletionCreate
 from app.completions.service import record_completion
-from app.core.passwords import hash_secret
+from app.core.passwords import hash_password, hash_secret
 from app.core.time import utcnow
 from app.goals.schemas import GoalCreate
 from app.goals.service import create_goal
@@ -69,7 +70,11 @@ _CARE_TEAMS = [
 ]
 
 
-async def seed_people(session: AsyncSession, password: str, world: DemoWorld) -> None:
+async def seed_people(
+    session: AsyncSession, password: str, password_hash: str, world: DemoWorld
+) -> None:
+    """The demo staff and clients, each a member of one clinic; all share the demo password
+    (hashed once, by the caller, before the transaction began)."""
     for clinic_name, clinic_tz, people in _CLINICS:
         clinic = await find_clinic_by_name(session, clinic_name)
         if clinic is None:
@@ -77,8 +82,9 @@ async def seed_people(session: AsyncSession, password: str, world: DemoWorld) ->
             world.created += 1
         world.clinics[clinic_name] = clinic
         for email, name, role, tz in people:
-            user = await find_user_by_email(session, email)
+            user = await find_user_by_email(session, clinic.id, email)
             if user is None:
+                check_password_policy(password, email)
                 user = await create_user(
                     session,
                     clinic_id=clinic.id,
@@ -86,8 +92,8 @@ async def seed_people(session: AsyncSession, password: str, world: DemoWorld) ->
                     email=email,
                     display_name=name,
                     timezone=tz or clinic.timezone,
+                    password_hash=password_hash,
                 )
-                set_password(user, password)
                 world.created += 1
             world.users[email] = user
     for therapist, client in _CARE_TEAMS:
@@ -259,9 +265,10 @@ async def seed_demo(
     sessionmaker: async_sessionmaker[AsyncSession], password: str = DEFAULT_PASSWORD
 ) -> DemoWorld:
     world = DemoWorld()
+    password_hash = await hash_password(password)
     async with sessionmaker() as session, session.begin():
         await sync_builtins(session)
-        await seed_people(session, password, world)
+        await seed_people(session, password, password_hash, world)
         await seed_api_client(session, world)
         await seed_homework(session, world)
     return world

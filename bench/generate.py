@@ -896,7 +896,7 @@ async def load(database_url: str, world: World, rows: list, wanted: int, timings
         except asyncpg.InsufficientPrivilegeError:
             log("  (not a superuser: foreign keys are checked row by row, which is slower)")
         drop, make = await _secondary_indexes(conn, "completion")
-        password_hash = hash_password(PASSWORD)
+        password_hash = await hash_password(PASSWORD)
         async with conn.transaction():
             for statement in drop:
                 await conn.execute(statement)

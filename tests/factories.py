@@ -15,9 +15,16 @@ from app.clinics.models import CareTeamMember, Clinic
 from app.core.passwords import hash_password, hash_secret
 
 PASSWORD = "correct-horse-battery-staple"
-# Hashing costs ~50 ms on purpose; the world reuses one hash so building it stays cheap.
-PASSWORD_HASH = hash_password(PASSWORD)
 API_SECRET = "test-api-client-secret-0123456789"
+_password_hash: str | None = None
+
+
+async def password_hash() -> str:
+    """Hashing costs ~50 ms on purpose; the world reuses one hash so building it stays cheap."""
+    global _password_hash
+    if _password_hash is None:
+        _password_hash = await hash_password(PASSWORD)
+    return _password_hash
 
 
 def unique_email(prefix: str = "user") -> str:
@@ -50,7 +57,7 @@ async def make_user(
         display_name=name or f"{role.value.title()} {email[:12]}",
         timezone=timezone or clinic.timezone,
         status=status,
-        password_hash=PASSWORD_HASH if status != UserStatus.invited else None,
+        password_hash=await password_hash() if status != UserStatus.invited else None,
     )
     db.add(user)
     await db.flush()
@@ -96,8 +103,28 @@ class World:
         except KeyError:
             raise AttributeError(name) from None
 
+    # Set by build_world: the app's token codec and settings, to mint narrowed tokens.
+    codec: Any = None
+    settings: Any = None
+
     def auth(self, principal: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[principal]}"}
+
+    def scopes_of(self, principal: str) -> frozenset[str]:
+        if principal in self.api_clients:
+            return frozenset(self.api_clients[principal].scopes)
+        return frozenset(ROLE_SCOPES[self.users[principal].role])
+
+    def auth_with(self, principal: str, scopes: frozenset[str]) -> dict[str, str]:
+        """Headers with a token of `principal` that carries only `scopes` (a narrowed login or
+        client-credentials grant)."""
+        if principal in self.api_clients:
+            token = api_client_access_token(
+                self.codec, self.settings, self.api_clients[principal], scopes
+            )
+        else:
+            token = user_access_token(self.codec, self.settings, self.users[principal], scopes)
+        return {"Authorization": f"Bearer {token}"}
 
 
 async def build_world(db: AsyncSession, app: object) -> World:
@@ -123,6 +150,7 @@ async def build_world(db: AsyncSession, app: object) -> World:
     world.api_clients["api_none"] = await make_api_client(db, clinic, ["audit:read"])
     await db.commit()
     codec, settings = app.state.jwt, app.state.settings  # type: ignore[attr-defined]
+    world.codec, world.settings = codec, settings
     for name, user in world.users.items():
         world.tokens[name] = user_access_token(codec, settings, user, ROLE_SCOPES[user.role])
     for name, api_client in world.api_clients.items():

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query
 
 from app.agenda.schemas import Agenda
 from app.agenda.service import agenda_items
-from app.auth.models import Role, User
-from app.auth.principal import Anyone, Principal, allow
+from app.auth.models import User
+from app.auth.policy import CLIENTS, EVERYONE, READ, Policy
+from app.auth.principal import Principal
 from app.clinics.repository import get_visible_client
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable
@@ -19,7 +20,10 @@ from app.core.time import utcnow
 from app.core.types import CalendarDate
 
 router = APIRouter(route_class=ProblemRoute, tags=["agenda"], responses=problem_responses(401, 403))
-ClientOnly = Annotated[Principal, Depends(allow(Role.client))]
+AgendaReader = Annotated[
+    Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="agenda"))
+]
+MyAgendaReader = Annotated[Principal, Depends(Policy(CLIENTS, READ, audit="user"))]
 MAX_DAYS = 92
 
 FromDate = Annotated[
@@ -78,7 +82,7 @@ async def _agenda(
 async def get_client_agenda(
     client_id: uuid.UUID,
     session: SessionDep,
-    principal: Anyone,
+    principal: AgendaReader,
     start: FromDate = None,
     end: ToDate = None,
 ) -> Agenda:
@@ -93,7 +97,7 @@ async def get_client_agenda(
     response_model_by_alias=True,
 )
 async def get_my_agenda(
-    session: SessionDep, principal: ClientOnly, start: FromDate = None, end: ToDate = None
+    session: SessionDep, principal: MyAgendaReader, start: FromDate = None, end: ToDate = None
 ) -> Agenda:
     client = await get_visible_client(session, principal, principal.id)
     return await _agenda(session, client, start, end)

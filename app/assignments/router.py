@@ -1,8 +1,9 @@
 """Assignments: homework given to a client with instructions, a schedule and reminders."""
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 
 from app.assignments import service
@@ -11,7 +12,8 @@ from app.assignments.occurrences import load_timelines
 from app.assignments.repository import get_visible_assignment, visible_assignments
 from app.assignments.schemas import AssignmentCreate, AssignmentRead, AssignmentUpdate
 from app.auth.models import User
-from app.auth.principal import Anyone, StaffWriter
+from app.auth.policy import EVERYONE, READ, STAFF, WRITE, Policy
+from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.outbox import emit
@@ -22,6 +24,12 @@ from app.core.time import utcnow
 router = APIRouter(
     route_class=ProblemRoute, tags=["assignments"], responses=problem_responses(401, 403)
 )
+AssignmentReader = Annotated[
+    Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="assignment"))
+]
+AssignmentWriter = Annotated[
+    Principal, Depends(Policy(STAFF, WRITE, api_clients=True, audit="assignment"))
+]
 
 
 async def _reads(session: SessionDep, assignments: list[Assignment]) -> list[AssignmentRead]:
@@ -38,7 +46,7 @@ async def _reads(session: SessionDep, assignments: list[Assignment]) -> list[Ass
     responses=problem_responses(404, 409),
 )
 async def create_assignment(
-    body: AssignmentCreate, session: SessionDep, principal: StaffWriter, response: Response
+    body: AssignmentCreate, session: SessionDep, principal: AssignmentWriter, response: Response
 ) -> AssignmentRead:
     assignment = await service.create_assignment(session, principal, body)
     response.headers["Location"] = f"/v1/assignments/{assignment.id}"
@@ -51,7 +59,7 @@ async def create_assignment(
 @router.get("/assignments", operation_id="listAssignments", summary="List visible assignments")
 async def list_assignments(
     session: SessionDep,
-    principal: Anyone,
+    principal: AssignmentReader,
     params: ListParamsDep,
     client_id: uuid.UUID | None = None,
     status: AssignmentStatus | None = None,
@@ -80,7 +88,7 @@ async def list_assignments(
     responses=problem_responses(404),
 )
 async def get_assignment(
-    assignment_id: uuid.UUID, session: SessionDep, principal: Anyone, response: Response
+    assignment_id: uuid.UUID, session: SessionDep, principal: AssignmentReader, response: Response
 ) -> AssignmentRead:
     assignment = await get_visible_assignment(session, principal, assignment_id)
     set_etag(response, assignment.version)
@@ -97,7 +105,7 @@ async def update_assignment(
     assignment_id: uuid.UUID,
     body: AssignmentUpdate,
     session: SessionDep,
-    principal: StaffWriter,
+    principal: AssignmentWriter,
     response: Response,
     if_match: IfMatch = None,
 ) -> AssignmentRead:
@@ -122,7 +130,7 @@ async def update_assignment(
 async def cancel_assignment(
     assignment_id: uuid.UUID,
     session: SessionDep,
-    principal: StaffWriter,
+    principal: AssignmentWriter,
     if_match: IfMatch = None,
 ) -> None:
     assignment = await get_visible_assignment(session, principal, assignment_id, for_update=True)

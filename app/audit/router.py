@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from app.auth.models import Role
-from app.auth.principal import Principal, Scope, allow
+from app.auth.policy import ADMINS, AUDIT_READ, Policy
+from app.auth.principal import Principal
 from app.core.audit import AuditEvent
 from app.core.db import SessionDep
 from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
@@ -17,7 +17,9 @@ from app.core.routing import ProblemRoute, problem_responses
 from app.core.types import Instant
 
 router = APIRouter(route_class=ProblemRoute, tags=["audit"], responses=problem_responses(401, 403))
-AuditReader = Annotated[Principal, Depends(allow(Role.admin, scope=Scope.audit_read))]
+AuditReader = Annotated[
+    Principal, Depends(Policy(ADMINS, AUDIT_READ, api_clients=True, audit="audit_event"))
+]
 Action = Literal["create", "read", "update", "delete", "export", "login", "denied"]
 
 

@@ -1,12 +1,14 @@
 """API clients (integrations such as an EHR), registered and revoked by the clinic's admins."""
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 
 from app.auth.models import ApiClient
-from app.auth.principal import AdminOnly
+from app.auth.policy import ADMINS, READ, WRITE, Policy, require_scopes
+from app.auth.principal import Principal
 from app.auth.schemas import ApiClientCreate, ApiClientCreated, ApiClientRead
 from app.core.db import SessionDep
 from app.core.errors import NotFound
@@ -19,6 +21,9 @@ from app.core.time import utcnow
 router = APIRouter(
     route_class=ProblemRoute, responses=problem_responses(401, 403), tags=["api-clients"]
 )
+# Integrations are managed by the clinic's admins themselves, never by another integration.
+ApiClientReader = Annotated[Principal, Depends(Policy(ADMINS, READ))]
+ApiClientAdmin = Annotated[Principal, Depends(Policy(ADMINS, WRITE))]
 
 
 class ApiClientNotFound(NotFound):
@@ -31,7 +36,7 @@ class ApiClientNotFound(NotFound):
     summary="List the clinic's API clients",
 )
 async def list_api_clients(
-    session: SessionDep, principal: AdminOnly, params: ListParamsDep
+    session: SessionDep, principal: ApiClientReader, params: ListParamsDep
 ) -> Page[ApiClientRead]:
     stmt = select(ApiClient).where(ApiClient.clinic_id == principal.clinic_id)
     if params.updated_since is not None:
@@ -47,8 +52,9 @@ async def list_api_clients(
     summary="Register an integration; its secret is shown only in this answer",
 )
 async def create_api_client(
-    body: ApiClientCreate, session: SessionDep, principal: AdminOnly, response: Response
+    body: ApiClientCreate, session: SessionDep, principal: ApiClientAdmin, response: Response
 ) -> ApiClientCreated:
+    require_scopes(principal, {s.value for s in body.scopes}, ["body", "scopes"])
     secret = new_secret(32)
     api_client = ApiClient(
         clinic_id=principal.clinic_id,
@@ -75,7 +81,7 @@ async def create_api_client(
 async def revoke_api_client(
     api_client_id: uuid.UUID,
     session: SessionDep,
-    principal: AdminOnly,
+    principal: ApiClientAdmin,
     if_match: IfMatch = None,
 ) -> None:
     api_client = (

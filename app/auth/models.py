@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.ids import new_id
@@ -26,14 +26,22 @@ class UserStatus(enum.StrEnum):
 
 
 class User(Entity, Base):
+    """One person's membership of one clinic. A person in two clinics has two rows with the same
+    email, each with its own password, invitation and status, so nothing one clinic does can
+    touch, reveal or test the other's account."""
+
     __tablename__ = "user"
-    __table_args__ = (Index("ix_user_clinic_id_role", "clinic_id", "role"),)
+    __table_args__ = (
+        Index("ix_user_clinic_id_role", "clinic_id", "role"),
+        # Email first: the same index finds a login's accounts by email alone.
+        UniqueConstraint("email_normalized", "clinic_id"),
+    )
 
     clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
     email: Mapped[str] = mapped_column(String(320))
-    # Lower-cased copy: the unique index makes emails unique case-insensitively on both engines.
-    email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
+    # Lower-cased copy: unique per clinic, case-insensitively, on both engines.
+    email_normalized: Mapped[str] = mapped_column(String(320))
     display_name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     status: Mapped[UserStatus] = mapped_column(

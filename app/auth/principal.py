@@ -2,18 +2,18 @@
 
 import enum
 import uuid
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
 from fastapi.security import OAuth2
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiClient, Role, User, UserStatus
 from app.core.db import SessionDep
-from app.core.errors import Forbidden, Unauthorized
+from app.core.errors import Unauthorized
 from app.core.jwt import TokenError
 
 
@@ -24,6 +24,14 @@ class Scope(enum.StrEnum):
     audit_read = "audit:read"
 
 
+SCOPE_MEANINGS = {
+    Scope.homework_read.value: "Read homework data: clients, assignments, completions, goals, "
+    "metrics, the change feed; subscribe webhooks to events that carry it.",
+    Scope.homework_write.value: "Change homework data and the clinic's configuration "
+    "(clients, care teams, assignments, goals, users, API clients, webhooks).",
+    Scope.fhir_read.value: "Read the FHIR R4 export of a client's record.",
+    Scope.audit_read.value: "Read the clinic's audit trail.",
+}
 ALL_SCOPES = frozenset(Scope)
 # What a user's token may carry; a narrower `scope` can be asked for at login.
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
@@ -68,8 +76,10 @@ class BearerToken(OAuth2):
 
     def __init__(self) -> None:
         flows = OAuthFlows(
-            password=OAuthFlowPassword(tokenUrl="/v1/auth/token"),
-            clientCredentials=OAuthFlowClientCredentials(tokenUrl="/v1/auth/token"),
+            password=OAuthFlowPassword(tokenUrl="/v1/auth/token", scopes=SCOPE_MEANINGS),
+            clientCredentials=OAuthFlowClientCredentials(
+                tokenUrl="/v1/auth/token", scopes=SCOPE_MEANINGS
+            ),
         )
         super().__init__(flows=flows, scheme_name="OAuth2", auto_error=False)
 
@@ -84,16 +94,9 @@ class BearerToken(OAuth2):
 bearer_token = BearerToken()
 
 
-async def current_principal(
-    request: Request,
-    session: SessionDep,
-    token: Annotated[str | None, Depends(bearer_token)],
-) -> Principal:
-    if token is None:
-        raise Unauthorized(
-            "Send an access token: Authorization: Bearer <token>.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+async def principal_from_token(request: Request, session: AsyncSession, token: str) -> Principal:
+    """The principal a bearer token stands for, checked against the database: an inactive
+    user or a revoked API client is refused at once (401)."""
     try:
         claims = request.app.state.jwt.decode(token, typ="access")
         subject = uuid.UUID(claims["sub"])
@@ -110,8 +113,8 @@ async def current_principal(
         # Kept for the request: the session's identity map holds rows only weakly, and a
         # client reading their own record then finds it there without another query.
         request.state.user = user
-        principal = Principal(subject, clinic_id, Role(user.role), scopes & ROLE_SCOPES[user.role])
-    elif kind == "api_client":
+        return Principal(subject, clinic_id, Role(user.role), scopes & ROLE_SCOPES[user.role])
+    if kind == "api_client":
         row = (
             await session.execute(
                 select(ApiClient.revoked_at, ApiClient.clinic_id, ApiClient.scopes).where(
@@ -121,9 +124,21 @@ async def current_principal(
         ).one_or_none()
         if row is None or row.revoked_at is not None or row.clinic_id != clinic_id:
             raise Unauthorized("The API client is revoked.")
-        principal = Principal(subject, clinic_id, None, scopes & frozenset(row.scopes))
-    else:
-        raise Unauthorized("The access token is invalid or expired.")
+        return Principal(subject, clinic_id, None, scopes & frozenset(row.scopes))
+    raise Unauthorized("The access token is invalid or expired.")
+
+
+async def current_principal(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(bearer_token)],
+) -> Principal:
+    if token is None:
+        raise Unauthorized(
+            "Send an access token: Authorization: Bearer <token>.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = await principal_from_token(request, session, token)
     request.state.principal = principal
     return principal
 
@@ -143,38 +158,3 @@ def idempotency_scope(request: Request) -> str | None:
     except TokenError:
         return None
     return f"{claims.get('kind')}:{claims.get('sub')}"
-
-
-def allow(
-    *roles: Role, scope: Scope | None = None, api_clients: bool = True
-) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
-    """A dependency: the caller must have one of `roles`, or be an API client with `scope`
-    (when `api_clients` and a scope are given). Users need the scope too: their tokens carry
-    their role's scopes unless narrowed at login."""
-
-    async def policy(principal: CurrentPrincipal) -> Principal:
-        if principal.is_api_client:
-            if scope is None or not api_clients:
-                raise Forbidden("API clients may not use this operation.")
-        elif principal.role not in roles:
-            raise Forbidden(f"The {principal.role} role may not use this operation.")
-        if scope is not None and scope not in principal.scopes:
-            raise Forbidden(f"This operation needs the {scope} scope.")
-        return principal
-
-    return policy
-
-
-Anyone = Annotated[
-    Principal, Depends(allow(Role.admin, Role.therapist, Role.client, scope=Scope.homework_read))
-]
-AnyUser = Annotated[Principal, Depends(allow(Role.admin, Role.therapist, Role.client))]
-AdminOnly = Annotated[Principal, Depends(allow(Role.admin))]
-StaffReader = Annotated[
-    Principal, Depends(allow(Role.admin, Role.therapist, scope=Scope.homework_read))
-]
-StaffWriter = Annotated[
-    Principal, Depends(allow(Role.admin, Role.therapist, scope=Scope.homework_write))
-]
-AdminReader = Annotated[Principal, Depends(allow(Role.admin, scope=Scope.homework_read))]
-AdminWriter = Annotated[Principal, Depends(allow(Role.admin, scope=Scope.homework_write))]

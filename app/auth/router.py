@@ -2,14 +2,16 @@
 
 import base64
 import binascii
+import uuid
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.auth.models import User
-from app.auth.principal import AnyUser
+from app.auth.policy import EVERYONE, READ, WRITE, Policy
+from app.auth.principal import Principal
 from app.auth.schemas import (
     InvitationAccept,
     Jwks,
@@ -21,13 +23,14 @@ from app.auth.schemas import (
 )
 from app.auth.service import (
     accept_invitation,
-    change_password,
-    find_user_by_email,
+    check_current_password,
     normalize_email,
+    replace_password,
 )
 from app.auth.tokens import (
     GrantError,
     IssuedTokens,
+    LoginFailed,
     client_credentials_grant,
     password_grant,
     refresh_grant,
@@ -35,10 +38,11 @@ from app.auth.tokens import (
     revoke_user_tokens,
 )
 from app.core import audit
+from app.core.access import Public
 from app.core.db import SessionDep
-from app.core.errors import TYPE_PREFIX, TooManyRequests, request_id_of
+from app.core.errors import TYPE_PREFIX, request_id_of
 from app.core.etag import IfMatch, check_if_match, set_etag
-from app.core.ratelimit import per_window
+from app.core.ratelimit import Throttle
 from app.core.routing import ProblemRoute, problem_responses
 
 router = APIRouter(route_class=ProblemRoute)
@@ -104,6 +108,18 @@ def _tokens(issued: IssuedTokens) -> JSONResponse:
 FormStr = Annotated[str | None, Form(max_length=4096)]
 
 
+def _password_throttle(request: Request, name: str, detail: str) -> Throttle:
+    """Wrong passwords per account and window (login_max_failures, login_window_seconds)."""
+    settings = request.app.state.settings
+    return Throttle(
+        request.app.state.limiter,
+        name,
+        settings.login_max_failures,
+        settings.login_window_seconds,
+        detail=detail,
+    )
+
+
 @router.post(
     "/auth/token",
     operation_id="createToken",
@@ -111,6 +127,7 @@ FormStr = Annotated[str | None, Form(max_length=4096)]
     response_model=TokenResponse,
     responses=_OAUTH_ERRORS,
     tags=["auth"],
+    dependencies=[Depends(Public(audit="user"))],
 )
 async def create_token(
     request: Request,
@@ -122,24 +139,34 @@ async def create_token(
     client_id: FormStr = None,
     client_secret: FormStr = None,
     scope: FormStr = None,
+    clinic_id: Annotated[
+        uuid.UUID | None,
+        Form(
+            description="Password grant only: the clinic to sign in to. Needed only when the "
+            "email has accounts in several clinics with this same password (the answer is then "
+            "400 `invalid_request` without it)."
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Form-encoded, as RFC 6749 asks. Errors use the OAuth2 body (`error`,
     `error_description`) with the problem members alongside; a spent refresh token answers
-    401 and revokes every token descended from the same login."""
+    401 and revokes every token descended from the same login. A person who belongs to
+    several clinics signs in to the one their password opens; when the same password opens
+    several, `clinic_id` chooses. Wrong passwords are throttled per email (429)."""
     app = request.app
     try:
         if grant_type == "password":
             if not username or password is None:
                 raise GrantError("invalid_request", "username and password are required.")
-            limit = per_window(
-                app.state.settings.login_max_failures, app.state.settings.login_window_seconds
+            # Per email, reserved before the password is verified: a burst of guesses verifies
+            # at most login_max_failures of them per window, across processes with Redis.
+            throttle = _password_throttle(
+                request,
+                "login",
+                "Too many failed logins for this account; wait before trying again.",
             )
             account = normalize_email(username)
-            if not await app.state.limiter.allowed(limit, "login", account):
-                raise TooManyRequests(
-                    "Too many failed logins for this account; wait before trying again.",
-                    retry_after=await app.state.limiter.retry_after(limit, "login", account),
-                )
+            await throttle.reserve(account)
             try:
                 issued = await password_grant(
                     session,
@@ -148,19 +175,18 @@ async def create_token(
                     email=username,
                     password=password,
                     scope=scope,
+                    clinic_id=clinic_id,
                 )
-            except GrantError:
-                await app.state.limiter.hit(limit, "login", account)
-                known = await find_user_by_email(session, username)  # for the audit row only
-                if known is not None:
+            except LoginFailed as exc:
+                if exc.account is not None:
                     audit.note(
-                        actor_id=known.id,
-                        actor_role=known.role.value,
-                        clinic_id=known.clinic_id,
-                        resource_id=known.id,
+                        actor_id=exc.account.id,
+                        actor_role=exc.account.role.value,
+                        clinic_id=exc.account.clinic_id,
+                        resource_id=exc.account.id,
                     )
                 raise
-            await app.state.limiter.clear(limit, "login", account)
+            await throttle.clear(account)
             return _tokens(issued)
         if grant_type == "refresh_token":
             if not refresh_token:
@@ -213,6 +239,7 @@ async def create_token(
     response_description="Revoked, or the token was unknown: the same empty answer either way.",
     responses=_OAUTH_ERRORS,
     tags=["auth"],
+    dependencies=[Depends(Public())],
 )
 async def revoke_token(
     session: SessionDep,
@@ -228,6 +255,7 @@ async def revoke_token(
     "/.well-known/jwks.json",
     operation_id="getJwks",
     summary="Public keys that verify access tokens (empty with HS256)",
+    dependencies=[Depends(Public())],
 )
 async def jwks(request: Request) -> Jwks:
     return Jwks(**request.app.state.jwt.jwks())
@@ -238,13 +266,18 @@ async def jwks(request: Request) -> Jwks:
     operation_id="acceptInvitation",
     summary="Activate an invited account with its one-time code and a new password",
     tags=["users"],
+    dependencies=[Depends(Public())],
 )
 async def accept(body: InvitationAccept, session: SessionDep) -> UserRead:
     user = await accept_invitation(session, body.code, body.password)
     return UserRead.model_validate(user)
 
 
-async def _me(session: SessionDep, principal: AnyUser) -> User:
+MeReader = Annotated[Principal, Depends(Policy(EVERYONE, READ, audit="user"))]
+MeWriter = Annotated[Principal, Depends(Policy(EVERYONE, WRITE, audit="user"))]
+
+
+async def _me(session: SessionDep, principal: Principal) -> User:
     user = await session.get(User, principal.id)
     assert user is not None  # the principal dependency just found it active
     return user
@@ -257,7 +290,7 @@ async def _me(session: SessionDep, principal: AnyUser) -> User:
     tags=["users"],
     responses=problem_responses(401, 403),
 )
-async def get_me(session: SessionDep, principal: AnyUser, response: Response) -> UserRead:
+async def get_me(session: SessionDep, principal: MeReader, response: Response) -> UserRead:
     user = await _me(session, principal)
     set_etag(response, user.version)
     return UserRead.model_validate(user)
@@ -273,7 +306,7 @@ async def get_me(session: SessionDep, principal: AnyUser, response: Response) ->
 async def update_me(
     body: MeUpdate,
     session: SessionDep,
-    principal: AnyUser,
+    principal: MeWriter,
     response: Response,
     if_match: IfMatch = None,
 ) -> UserRead:
@@ -292,9 +325,21 @@ async def update_me(
     status_code=204,
     summary="Change one's password; every refresh token of the account is revoked",
     tags=["users"],
-    responses=problem_responses(401, 403),
+    responses=problem_responses(401, 403, 429),
 )
-async def change_my_password(body: PasswordChange, session: SessionDep, principal: AnyUser) -> None:
-    user = await _me(session, principal)
-    await change_password(session, user, body.current_password, body.new_password)
-    await revoke_user_tokens(session, user.id)
+async def change_my_password(
+    request: Request, body: PasswordChange, session: SessionDep, principal: MeWriter
+) -> None:
+    """Wrong current passwords are throttled per account like logins (429 with Retry-After):
+    a stolen access token does not buy unlimited guesses at the password."""
+    throttle = _password_throttle(
+        request,
+        "password-change",
+        "Too many wrong passwords for this account; wait before trying again.",
+    )
+    account = str(principal.id)
+    await throttle.reserve(account)
+    verified = await check_current_password(session, principal.id, body.current_password)
+    await throttle.clear(account)
+    await replace_password(session, principal.id, verified, body.new_password)
+    await revoke_user_tokens(session, principal.id)

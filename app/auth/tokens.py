@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiClient, RefreshToken, Role, User, UserStatus
 from app.auth.principal import ALL_SCOPES, ROLE_SCOPES
-from app.auth.service import find_user_by_email
+from app.auth.service import normalize_email, release_before_hashing
 from app.core.config import Settings
 from app.core.jwt import JwtCodec
 from app.core.passwords import (
@@ -21,6 +21,7 @@ from app.core.passwords import (
     verify_password,
 )
 from app.core.time import utcnow
+from app.core.transactions import write_intent
 
 
 class GrantError(Exception):
@@ -84,6 +85,55 @@ async def _new_refresh_token(
     return token
 
 
+MAX_ACCOUNTS_PER_EMAIL = 20  # the memberships one login may try; bounds a login's argon2 work
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a login needs to know of one membership, read before any password is verified."""
+
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    role: Role
+    status: UserStatus
+    password_hash: str | None
+
+
+class LoginFailed(GrantError):
+    """Wrong email or password. `account` names the membership the audit row is about, when the
+    email (and the `clinic_id` sent) point to exactly one."""
+
+    def __init__(self, account: Account | None) -> None:
+        super().__init__("invalid_grant", "The email or password is wrong.")
+        self.account = account
+
+
+async def _accounts(session: AsyncSession, email: str) -> list[Account]:
+    # Only a read, in a transaction that ends before any write: on SQLite a plain BEGIN, which
+    # waits for no writer (WAL), rather than the request's BEGIN IMMEDIATE.
+    token = write_intent.set(False)
+    try:
+        rows = await session.execute(
+            select(User.id, User.clinic_id, User.role, User.status, User.password_hash)
+            .where(User.email_normalized == normalize_email(email))
+            .order_by(User.id)
+            .limit(MAX_ACCOUNTS_PER_EMAIL)
+        )
+        return [Account(*row) for row in rows]
+    finally:
+        write_intent.reset(token)
+
+
+async def _matching(accounts: list[Account], password: str) -> list[Account]:
+    """The active accounts this password opens. With none to try, one dummy verification, so
+    an unknown email costs what a wrong password costs."""
+    usable = [a for a in accounts if a.status == UserStatus.active and a.password_hash]
+    if not usable:
+        await verify_password(None, password)
+        return []
+    return [a for a in usable if await verify_password(a.password_hash, password)]
+
+
 async def password_grant(
     session: AsyncSession,
     codec: JwtCodec,
@@ -92,16 +142,36 @@ async def password_grant(
     email: str,
     password: str,
     scope: str | None,
+    clinic_id: uuid.UUID | None = None,
 ) -> IssuedTokens:
-    """Unknown email, wrong password and inactive account answer alike (same error, same work)."""
-    user = await find_user_by_email(session, email)
-    ok = verify_password(user.password_hash if user else None, password)
-    if not ok or user is None or user.status != UserStatus.active:
-        raise GrantError("invalid_grant", "The email or password is wrong.")
-    scopes = _narrow_scopes(scope, ROLE_SCOPES[user.role])
-    assert user.password_hash is not None
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    """The membership this email and password open: the only one, or the one in `clinic_id`
+    when the same password opens several. Unknown email, wrong password and inactive account
+    answer alike (same error, same work). Passwords are verified with no transaction open."""
+    accounts = [
+        a for a in await _accounts(session, email) if clinic_id is None or a.clinic_id == clinic_id
+    ]
+    await release_before_hashing(session)
+    matches = await _matching(accounts, password)
+    if not matches:
+        raise LoginFailed(accounts[0] if len(accounts) == 1 else None)
+    if len(matches) > 1:
+        raise GrantError(
+            "invalid_request",
+            "This email has accounts in several clinics with this password; send clinic_id.",
+        )
+    account = matches[0]
+    scopes = _narrow_scopes(scope, ROLE_SCOPES[account.role])
+    assert account.password_hash is not None
+    rehashed = await hash_password(password) if needs_rehash(account.password_hash) else None
+    user = await session.get(User, account.id)
+    if (
+        user is None
+        or user.status != UserStatus.active
+        or user.password_hash != account.password_hash
+    ):
+        raise LoginFailed(account)  # changed while the password was being verified
+    if rehashed is not None:
+        user.password_hash = rehashed
     user.last_login_at = utcnow()
     scope_text = " ".join(sorted(scopes))
     refresh = await _new_refresh_token(session, settings, user, uuid.uuid4(), scope_text)

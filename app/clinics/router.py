@@ -6,8 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import exists, func
 
-from app.auth.models import Role, User, UserStatus
-from app.auth.principal import Anyone, Principal, StaffWriter, allow
+from app.auth.models import User, UserStatus
+from app.auth.policy import EVERYONE, READ, STAFF, WRITE, Policy
+from app.auth.principal import Principal
 from app.auth.schemas import InvitationRead
 from app.auth.service import issue_invitation
 from app.clinics import service
@@ -22,6 +23,7 @@ from app.clinics.schemas import (
     ClientRead,
     ClientUpdate,
 )
+from app.core import audit
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable
 from app.core.etag import IfMatch, check_if_match, set_etag
@@ -32,7 +34,17 @@ from app.core.routing import ProblemRoute, problem_responses
 router = APIRouter(
     route_class=ProblemRoute, tags=["clients"], responses=problem_responses(401, 403)
 )
-CareTeamEditor = Annotated[Principal, Depends(allow(Role.admin, Role.therapist))]
+ClientReader = Annotated[
+    Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="client"))
+]
+ClientWriter = Annotated[Principal, Depends(Policy(STAFF, WRITE, api_clients=True, audit="client"))]
+CareTeamReader = Annotated[
+    Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="care_team"))
+]
+CareTeamEditor = Annotated[Principal, Depends(Policy(STAFF, WRITE, audit="care_team"))]
+InvitationWriter = Annotated[
+    Principal, Depends(Policy(STAFF, WRITE, api_clients=True, audit="invitation"))
+]
 
 
 def _external_id_filter(value: str) -> tuple[str, str]:
@@ -56,7 +68,7 @@ def _external_id_filter(value: str) -> tuple[str, str]:
 )
 async def list_clients(
     session: SessionDep,
-    principal: Anyone,
+    principal: ClientReader,
     params: ListParamsDep,
     external_id: Annotated[
         str | None,
@@ -100,9 +112,10 @@ async def list_clients(
     responses=problem_responses(409),
 )
 async def create_client(
-    body: ClientCreate, session: SessionDep, principal: StaffWriter, response: Response
+    body: ClientCreate, session: SessionDep, principal: ClientWriter, response: Response
 ) -> ClientCreated:
     client = await service.create_client(session, principal, body)
+    audit.note(client_id=client.id)  # names the new client (audit row, stored replay)
     code, expires_at = await issue_invitation(
         session, client, principal.id if not principal.is_api_client else None
     )
@@ -121,7 +134,7 @@ async def create_client(
     responses=problem_responses(404),
 )
 async def get_client(
-    client_id: uuid.UUID, session: SessionDep, principal: Anyone, response: Response
+    client_id: uuid.UUID, session: SessionDep, principal: ClientReader, response: Response
 ) -> ClientRead:
     client = await get_visible_client(session, principal, client_id)
     set_etag(response, client.version)
@@ -138,7 +151,7 @@ async def update_client(
     client_id: uuid.UUID,
     body: ClientUpdate,
     session: SessionDep,
-    principal: StaffWriter,
+    principal: ClientWriter,
     response: Response,
     if_match: IfMatch = None,
 ) -> ClientRead:
@@ -168,7 +181,7 @@ async def _care_team_read(session: SessionDep, client: User) -> CareTeamRead:
     responses=problem_responses(404),
 )
 async def get_care_team(
-    client_id: uuid.UUID, session: SessionDep, principal: Anyone
+    client_id: uuid.UUID, session: SessionDep, principal: CareTeamReader
 ) -> CareTeamRead:
     client = await get_visible_client(session, principal, client_id)
     return await _care_team_read(session, client)
@@ -196,7 +209,7 @@ async def replace_care_team(
     responses=problem_responses(404, 409),
 )
 async def reissue_invitation(
-    client_id: uuid.UUID, session: SessionDep, principal: StaffWriter
+    client_id: uuid.UUID, session: SessionDep, principal: InvitationWriter
 ) -> InvitationRead:
     client = await get_visible_client(session, principal, client_id)
     code, expires_at = await issue_invitation(

@@ -1,13 +1,15 @@
 """Clinic staff (admins and therapists), managed by the clinic's admins."""
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 
 from app.auth.errors import UserNotFound
 from app.auth.models import Role, User, UserStatus
-from app.auth.principal import AdminOnly
+from app.auth.policy import ADMINS, READ, WRITE, Policy
+from app.auth.principal import Principal
 from app.auth.schemas import (
     InvitationRead,
     StaffCreate,
@@ -24,10 +26,13 @@ from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
 from app.core.routing import ProblemRoute, problem_responses
 
 router = APIRouter(route_class=ProblemRoute, responses=problem_responses(401, 403))
+# Staff accounts are the clinic's configuration, not client data.
+StaffReader = Annotated[Principal, Depends(Policy(ADMINS, READ))]
+StaffAdmin = Annotated[Principal, Depends(Policy(ADMINS, WRITE))]
 _STAFF = (Role.admin, Role.therapist)
 
 
-async def _staff_member(session: SessionDep, principal: AdminOnly, user_id: uuid.UUID) -> User:
+async def _staff_member(session: SessionDep, principal: Principal, user_id: uuid.UUID) -> User:
     user = (
         await session.execute(
             select(User).where(
@@ -43,7 +48,7 @@ async def _staff_member(session: SessionDep, principal: AdminOnly, user_id: uuid
 @router.get("/users", operation_id="listUsers", summary="List the clinic's staff", tags=["users"])
 async def list_users(
     session: SessionDep,
-    principal: AdminOnly,
+    principal: StaffReader,
     params: ListParamsDep,
     role: Role | None = None,
     status: UserStatus | None = None,
@@ -68,7 +73,7 @@ async def list_users(
     responses=problem_responses(409),
 )
 async def create_staff(
-    body: StaffCreate, session: SessionDep, principal: AdminOnly, response: Response
+    body: StaffCreate, session: SessionDep, principal: StaffAdmin, response: Response
 ) -> StaffCreated:
     clinic_tz = await _clinic_timezone(session, principal.clinic_id)
     user = await create_user(
@@ -101,7 +106,7 @@ async def _clinic_timezone(session: SessionDep, clinic_id: uuid.UUID) -> str:
     responses=problem_responses(404),
 )
 async def get_user(
-    user_id: uuid.UUID, session: SessionDep, principal: AdminOnly, response: Response
+    user_id: uuid.UUID, session: SessionDep, principal: StaffReader, response: Response
 ) -> UserRead:
     user = await _staff_member(session, principal, user_id)
     set_etag(response, user.version)
@@ -119,7 +124,7 @@ async def update_user(
     user_id: uuid.UUID,
     body: StaffUpdate,
     session: SessionDep,
-    principal: AdminOnly,
+    principal: StaffAdmin,
     response: Response,
     if_match: IfMatch = None,
 ) -> UserRead:

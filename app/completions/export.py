@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,16 +42,44 @@ FIXED_COLUMNS = [
 ]
 
 
+# OWASP's list: a spreadsheet reads a cell starting with one of these as a formula, so a
+# client's note `=HYPERLINK(...)` would run on the therapist's machine.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(text: str) -> str:
+    """Free text as a spreadsheet shows it and never evaluates it: a leading `'` (OWASP)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def _cell(value: Any) -> str:
+    """Numbers stay numbers (a negative answer is not a formula); every text is neutralized."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
-        return "; ".join(str(v) for v in value)
+        return neutralize("; ".join(str(v) for v in value))
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str):
+        return neutralize(value)
     return str(value)
+
+
+async def exported_client(
+    session: AsyncSession,
+    stmt: Select[tuple[Completion]],
+    client_id: uuid.UUID | None,
+    assignment_id: uuid.UUID | None,
+) -> uuid.UUID | None:
+    """The client an export is about, for its audit row: the one it is filtered to, or the
+    owner of the one assignment it is filtered to. None for an export across clients."""
+    if client_id is not None or assignment_id is None:
+        return client_id
+    return await session.scalar(
+        stmt.with_only_columns(Completion.client_id).order_by(None).limit(1)
+    )
 
 
 async def _field_columns(
@@ -92,7 +121,7 @@ async def stream_csv(
         fields, titles = await _field_columns(session, stmt)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(FIXED_COLUMNS + [header for _, header in fields])
+        writer.writerow(FIXED_COLUMNS + [neutralize(header) for _, header in fields])
         last_id = None
         while True:
             page = (

@@ -9,10 +9,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.assignments.repository import get_visible_assignment
-from app.auth.models import Role
-from app.auth.principal import Anyone, Principal, Scope, allow
+from app.auth.policy import CARE, CLIENTS, EVERYONE, READ, THERAPISTS, WRITE, Policy
+from app.auth.principal import Principal
 from app.completions import service
-from app.completions.export import stream_csv
+from app.completions.export import exported_client, stream_csv
 from app.completions.models import Comment, Completion, CompletionStatus
 from app.completions.repository import get_visible_completion, visible_completions
 from app.completions.schemas import (
@@ -27,6 +27,7 @@ from app.completions.schemas import (
     CompletionUpdate,
     ReviewCreate,
 )
+from app.core import audit
 from app.core.db import SessionDep
 from app.core.errors import AppError, Forbidden, problem_body, request_id_of
 from app.core.etag import IfMatch, check_if_match, set_etag
@@ -37,20 +38,17 @@ from app.core.types import Instant
 router = APIRouter(
     route_class=ProblemRoute, tags=["completions"], responses=problem_responses(401, 403)
 )
-Recorder = Annotated[
-    Principal,
-    Depends(allow(Role.client, Role.therapist, scope=Scope.homework_write, api_clients=False)),
+CompletionReader = Annotated[
+    Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="completion"))
 ]
-ClientWriter = Annotated[
-    Principal, Depends(allow(Role.client, scope=Scope.homework_write, api_clients=False))
+# Recorded by the client or their care team; never by an API client.
+Recorder = Annotated[Principal, Depends(Policy(CARE, WRITE, audit="completion"))]
+ClientWriter = Annotated[Principal, Depends(Policy(CLIENTS, WRITE, audit="completion"))]
+Reviewer = Annotated[Principal, Depends(Policy(THERAPISTS, WRITE, audit="completion"))]
+CommentReader = Annotated[
+    Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="comment"))
 ]
-Reviewer = Annotated[
-    Principal, Depends(allow(Role.therapist, scope=Scope.homework_write, api_clients=False))
-]
-Commenter = Annotated[
-    Principal,
-    Depends(allow(Role.client, Role.therapist, scope=Scope.homework_write, api_clients=False)),
-]
+Commenter = Annotated[Principal, Depends(Policy(CARE, WRITE, audit="comment"))]
 
 
 def _created(response: Response, completion: Completion, created: bool) -> CompletionRead:
@@ -168,7 +166,7 @@ CSV_MEDIA_TYPE = "text/csv"
 async def list_completions(
     request: Request,
     session: SessionDep,
-    principal: Anyone,
+    principal: CompletionReader,
     params: ListParamsDep,
     client_id: uuid.UUID | None = None,
     assignment_id: uuid.UUID | None = None,
@@ -203,6 +201,10 @@ async def list_completions(
     if accept and CSV_MEDIA_TYPE in accept:
         if principal.is_client:
             raise Forbidden("The CSV export is for therapists and admins.")
+        audit.note(
+            action="export",
+            client_id=await exported_client(session, stmt, client_id, assignment_id),
+        )
         return StreamingResponse(
             stream_csv(request.app.state.sessionmaker, stmt),
             media_type="text/csv; charset=utf-8",
@@ -223,7 +225,7 @@ async def list_completions(
     responses=problem_responses(404),
 )
 async def get_completion(
-    completion_id: uuid.UUID, session: SessionDep, principal: Anyone, response: Response
+    completion_id: uuid.UUID, session: SessionDep, principal: CompletionReader, response: Response
 ) -> CompletionRead:
     completion = await get_visible_completion(session, principal, completion_id)
     set_etag(response, completion.version)
@@ -277,7 +279,7 @@ async def review_completion(
     responses=problem_responses(404),
 )
 async def list_comments(
-    completion_id: uuid.UUID, session: SessionDep, principal: Anyone, params: ListParamsDep
+    completion_id: uuid.UUID, session: SessionDep, principal: CommentReader, params: ListParamsDep
 ) -> Page[CommentRead]:
     completion = await get_visible_completion(session, principal, completion_id)
     stmt = select(Comment).where(Comment.completion_id == completion.id)

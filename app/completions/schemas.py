@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.assignments.schedules import LocalTime
 from app.completions.models import CompletionStatus, SkipReason
-from app.core.types import NOT_BLANK, CalendarDate, Instant
+from app.core.types import NOT_BLANK, CalendarDate, Instant, JsonObject
 from app.templates.definitions import TemplateKind
 from app.templates.scoring import Score
 
@@ -26,10 +26,10 @@ class CompletionFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: CompletionStatus = CompletionStatus.done
-    responses: dict[str, Any] = Field(
+    responses: JsonObject = Field(
         default_factory=dict,
         description="Answers keyed by field key; checked against the "
-        "assignment's pinned template version.",
+        "assignment's pinned template version. Nested at most 32 levels, 10,000 values.",
     )
     mood_before: Mood | None = Field(default=None, description="0 to 10.")
     mood_after: Mood | None = Field(default=None, description="0 to 10.")
@@ -83,7 +83,7 @@ class CompletionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: CompletionStatus | None = None
-    responses: dict[str, Any] | None = None
+    responses: JsonObject | None = None
     mood_before: Mood | None = None
     mood_after: Mood | None = None
     discomfort: Distress | None = None

@@ -87,11 +87,6 @@ def _row(request: Request, status: int) -> dict[str, Any] | None:
     action = facts.get("action") or _BY_METHOD.get(request.method, "read")
     if status in DENIED:
         action = "denied"
-    client_id = (
-        facts.get("client_id")
-        or request.path_params.get("client_id")
-        or request.query_params.get("client_id")
-    )
     return {
         "id": new_id(),
         "occurred_at": utcnow(),
@@ -102,12 +97,24 @@ def _row(request: Request, status: int) -> dict[str, Any] | None:
         "resource_type": facts.get("resource_type") or spec,
         "resource_id": facts.get("resource_id")
         or (uuid.UUID(str(path_ids[-1])) if path_ids else None),
-        "client_id": uuid.UUID(str(client_id)) if client_id and _is_uuid(client_id) else None,
+        "client_id": client_id_of(request),
         "outcome": status,
         "request_id": getattr(request.state, "request_id", None),
         "source_ip": request.client.host if request.client else None,
         "user_agent": (request.headers.get("user-agent") or "")[:300] or None,
     }
+
+
+def client_id_of(request: Request) -> uuid.UUID | None:
+    """The client a request concerns, as its audit row names it: the one noted by the code that
+    loaded the client's record, else the path's or query's `client_id`."""
+    facts = getattr(request.state, "audit", None) or {}
+    value = (
+        facts.get("client_id")
+        or request.path_params.get("client_id")
+        or request.query_params.get("client_id")
+    )
+    return uuid.UUID(str(value)) if value and _is_uuid(value) else None
 
 
 def _is_uuid(value: Any) -> bool:

@@ -1,14 +1,22 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from app.core.access import Public
 from app.core.errors import ServiceUnavailable
 from app.core.migrations import current_revisions, head_revisions
+from app.core.ratelimit import Unlimited
 from app.core.routing import ProblemRoute
 
-router = APIRouter(tags=["health"], route_class=ProblemRoute)
+
+class ProbeRoute(Unlimited, ProblemRoute):
+    """Never rate limited: behind a proxy all anonymous callers share an address, and one of
+    them exhausting its limit must not make the load balancer drop a healthy instance."""
+
+
+router = APIRouter(tags=["health"], route_class=ProbeRoute, dependencies=[Depends(Public())])
 
 
 class Health(BaseModel):

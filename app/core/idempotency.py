@@ -11,21 +11,38 @@ How it holds together:
   request's own transaction rolls back. 422s and 429s release the claim instead.
 - Claims older than the in-progress timeout (a crashed process) may be taken over; rows expire
   after 24 hours and the worker purges them.
+- Before a stored answer is replayed, the app's replay guard (`app.state.replay_guard`, if set)
+  may refuse it: a replay is served only to a caller who could make the request now (an
+  account deactivated since gets the guard's answer; the stored one stays).
+
+What is stored reveals nothing to someone who reads the database: the `key` column holds the
+SHA-256 of the caller's key, and each answer body is encrypted with AES-256-GCM under a key
+derived (HKDF-SHA256) from the caller's raw key and principal. The raw key is never stored, so
+only a retry with the same key can read the answer: one-time secrets (an API client's secret,
+an invitation code) and client data in answers are safe at rest. Keys should be random (a
+UUID): a guessable key gives its answer away to whoever guesses it. Each stored answer names
+the client the request concerned (the one its audit row names), so erasing a client deletes it.
 """
 
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import Request, Response
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core import audit
 from app.core.errors import AppError, problem_response, request_id_of
 from app.core.models import Base, IdMixin
 from app.core.time import utcnow
@@ -43,13 +60,48 @@ class IdempotencyRecord(IdMixin, Base):
     __table_args__ = (UniqueConstraint("principal", "key"),)
 
     principal: Mapped[str] = mapped_column(String(80))
-    key: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(255))  # SHA-256 of the caller's key, hex
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     headers: Mapped[dict[str, Any] | None] = mapped_column(default=None)
-    body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # sealed
     locked_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The client the request concerned (as its audit row names it), for erasure.
+    client_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)
+
+
+def key_digest(key: str) -> str:
+    """What the `key` column holds instead of the caller's key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def sealing_key(key: str, principal: str) -> bytes:
+    """The AES-256 key of one caller's Idempotency-Key; only the caller's retry can derive it."""
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=b"idempotency-replay\0" + principal.encode(),
+    )
+    return hkdf.derive(key.encode())
+
+
+def seal(secret: bytes, body: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(secret).encrypt(nonce, body, None)
+
+
+def unseal(secret: bytes, sealed: bytes) -> bytes:
+    return AESGCM(secret).decrypt(sealed[:12], sealed[12:], None)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The request's claim on its key: the row, and the key that seals its answer."""
+
+    id: uuid.UUID
+    secret: bytes
 
 
 def _problem(request: Request, status: int, slug: str, detail: str) -> Response:
@@ -69,12 +121,20 @@ def _valid_key(key: str) -> bool:
     return 1 <= len(key) <= 255 and all(33 <= ord(c) <= 126 for c in key)
 
 
-def _replay(record: IdempotencyRecord) -> Response:
+def _replay(record: IdempotencyRecord, secret: bytes) -> Response:
     headers = dict(record.headers or {})
     headers["Idempotent-Replayed"] = "true"
     return Response(
-        content=record.body or b"", status_code=record.status_code or 200, headers=headers
+        content=unseal(secret, record.body) if record.body else b"",
+        status_code=record.status_code or 200,
+        headers=headers,
     )
+
+
+async def _refused(request: Request) -> Response | None:
+    """The app's answer instead of a replay, when the caller could not make the request now."""
+    guard = getattr(request.app.state, "replay_guard", None)
+    return None if guard is None else await guard(request)
 
 
 async def _claim(
@@ -84,7 +144,8 @@ async def _claim(
     fingerprint: str,
     in_progress_timeout: timedelta = IN_PROGRESS_TIMEOUT,
 ) -> IdempotencyRecord | str:
-    """The new claim, or what to answer: "replay:<id>", "mismatch", "in_progress"."""
+    """The finished record to replay, "taken:<id>" (this request runs), "mismatch" or
+    "in_progress". `key` is the key's digest."""
     now = utcnow()
     async with writing(sessionmaker) as session:
         existing = await session.scalar(
@@ -125,47 +186,54 @@ async def release(sessionmaker: async_sessionmaker[AsyncSession], claim_id: Any)
         await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim_id))
 
 
-def stored_values(response: Response) -> dict[str, Any]:
+def stored_values(claim: Claim, response: Response, request: Request) -> dict[str, Any]:
     headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
-    return {"status_code": response.status_code, "headers": headers, "body": bytes(response.body)}
+    return {
+        "status_code": response.status_code,
+        "headers": headers,
+        "body": seal(claim.secret, bytes(response.body)),
+        "client_id": audit.client_id_of(request),
+    }
 
 
-async def finish_in_session(session: AsyncSession, claim_id: Any, response: Response) -> None:
+async def finish_in_session(
+    session: AsyncSession, claim: Claim, response: Response, request: Request
+) -> None:
     """Store the answer on the claim inside the request's own transaction."""
     await session.execute(
         update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == claim_id)
-        .values(**stored_values(response))
+        .where(IdempotencyRecord.id == claim.id)
+        .values(**stored_values(claim, response, request))
     )
 
 
 async def before_commit(request: Request, session: AsyncSession) -> None:
     """Called by the session dependency just before it commits the request's transaction."""
-    claim_id = getattr(request.state, "idempotency_claim", None)
-    if claim_id is None:
+    claim: Claim | None = getattr(request.state, "idempotency_claim", None)
+    if claim is None:
         return
     request.state.idempotency_handled = True
     response = getattr(request.state, "response", None)
     if response is None or response.status_code in NOT_STORED or not hasattr(response, "body"):
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim_id))
+        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim.id))
     else:
-        await finish_in_session(session, claim_id, response)
+        await finish_in_session(session, claim, response, request)
 
 
 async def after_rollback(request: Request, exc: BaseException) -> None:
     """Called by the session dependency after it rolled the request back (its locks are gone):
     store the error answer, or release the claim so that a retry runs again."""
-    claim_id = getattr(request.state, "idempotency_claim", None)
-    if claim_id is None:
+    claim: Claim | None = getattr(request.state, "idempotency_claim", None)
+    if claim is None:
         return
     request.state.idempotency_handled = True
     sessionmaker = request.app.state.sessionmaker
     if isinstance(exc, AppError) and exc.status not in NOT_STORED:
         rendered = await request.app.exception_handlers[AppError](request, exc)
         async with writing(sessionmaker) as session:
-            await finish_in_session(session, claim_id, rendered)
+            await finish_in_session(session, claim, rendered, request)
     else:
-        await release(sessionmaker, claim_id)
+        await release(sessionmaker, claim.id)
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -195,9 +263,11 @@ def idempotent(handler: Handler) -> Handler:
         ).hexdigest()
         sessionmaker = request.app.state.sessionmaker
         timeout = timedelta(seconds=request.app.state.settings.idempotency_in_progress_seconds)
-        claim = await _claim(sessionmaker, principal, key, fingerprint, timeout)
+        secret = sealing_key(key, principal)
+        claim = await _claim(sessionmaker, principal, key_digest(key), fingerprint, timeout)
         if isinstance(claim, IdempotencyRecord):
-            return _replay(claim)
+            refused = await _refused(request)
+            return refused if refused is not None else _replay(claim, secret)
         if claim == "mismatch":
             return _problem(
                 request,
@@ -213,7 +283,7 @@ def idempotent(handler: Handler) -> Handler:
                 "A request with this Idempotency-Key is still running; retry later.",
             )
         claim_id = uuid.UUID(claim.split(":", 1)[1])
-        request.state.idempotency_claim = claim_id
+        request.state.idempotency_claim = Claim(claim_id, secret)
         try:
             response = await handler(request)
         except BaseException:

@@ -13,6 +13,10 @@ from jose.exceptions import JOSEError
 from app.core.config import Settings
 from app.core.time import utcnow
 
+# Every token we issue carries these; one without any of them was not made by us (a token
+# without `aud` would be accepted by any service sharing the key, whoever it was meant for).
+REQUIRED_CLAIMS = {f"require_{claim}": True for claim in ("aud", "iss", "exp", "iat", "jti", "sub")}
+
 
 class TokenError(Exception):
     """The token is not one we issued for this use (any reason; callers answer 401)."""
@@ -24,7 +28,7 @@ class JwtCodec:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         if self.algorithm == "HS256":
-            self._signing_key: str = settings.jwt_secret.get_secret_value()
+            self._signing_key: str = settings.signing_secret
             self._verifying_key: str = self._signing_key
             self._public_jwk: dict[str, Any] | None = None
         else:
@@ -72,7 +76,7 @@ class JwtCodec:
                 algorithms=[self.algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require_exp": True, "require_iat": True, "require_sub": True},
+                options=REQUIRED_CLAIMS,
             )
         except (JOSEError, ValueError, TypeError, KeyError) as exc:
             raise TokenError(str(exc)) from None

@@ -10,6 +10,7 @@ from starlette.routing import Match, compile_path
 from starlette.types import Scope
 
 from app.core import audit
+from app.core.access import AccessRule, access_rule_of
 from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, status_of
 from app.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from app.core.idempotency import idempotent
@@ -29,26 +30,6 @@ _DESCRIPTIONS = {
     500: "Unexpected error; the body holds only the request id.",
     503: "Not ready (for example the database is unreachable); see `Retry-After`.",
 }
-
-
-# Which routes touch client data, and how their audit rows name the resource: the longest
-# matching path prefix wins. The app registers its rules (core knows no domain).
-_AUDIT_RULES: list[tuple[str, str]] = []
-
-
-def _unversioned(path: str) -> str:
-    # A route knows its path relative to the router that mounts it under /v1.
-    return path.removeprefix("/v1")
-
-
-def register_audit_rules(rules: dict[str, str]) -> None:
-    normalized = {_unversioned(prefix): resource for prefix, resource in rules.items()}
-    _AUDIT_RULES[:] = sorted(normalized.items(), key=lambda r: len(r[0]), reverse=True)
-
-
-def audit_resource_for(path: str) -> str | None:
-    path = _unversioned(path)
-    return next((resource for prefix, resource in _AUDIT_RULES if path.startswith(prefix)), None)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -101,7 +82,13 @@ class ProblemRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
+        # The operation's access rule (exactly one; a test fails for a route without): who
+        # may call, and which client data it reaches (its audit resource).
+        self.access: AccessRule | None = access_rule_of(self.dependant)
+        self.audit_resource = self.access.audit_resource if self.access else None
         defaults = [500, 503]
+        if self.access is not None and not self.access.public:
+            defaults += [401, 403]
         if _has_params(
             self.dependant, "query_params", "path_params", "header_params", "body_params"
         ):
@@ -130,8 +117,7 @@ class ProblemRoute(APIRoute):
         inner = idempotent(handler) if "POST" in self.methods else handler
 
         async def wrapped(request: Request) -> Response:
-            route = request.scope.get("route")
-            resource = audit_resource_for(getattr(route, "path", None) or self.path)
+            resource = self.audit_resource  # set by __init__ once super() built the handler
             if await rate_limited(request):
                 return await rate_limit_response(request)
             request.state.audit_spec = resource
@@ -187,12 +173,44 @@ def _idempotency_header(spec: dict[str, Any]) -> None:
             )
 
 
+def _access(app: FastAPI, spec: dict[str, Any]) -> None:
+    """Each operation names the scope its access rule needs (`security`) and the whole rule
+    (`x-access`), so the contract tells a client which token an operation takes."""
+    for path, methods, rule in _access_rules(app):
+        for method in methods:
+            operation = spec.get("paths", {}).get(path, {}).get(method.lower())
+            if operation is None:
+                continue
+            operation["x-access"] = rule.describe()
+            if rule.public:
+                operation["security"] = []
+            else:
+                operation["security"] = [{"OAuth2": list(rule.required_scopes())}]
+
+
+def _access_rules(app: Any) -> list[tuple[str, set[str], AccessRule]]:
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        routes: Any = iter_route_contexts(app.routes)
+    except ImportError:  # older FastAPI: included routes are flat
+        routes = app.routes
+    found = []
+    for route in routes:
+        original = getattr(route, "original_route", route)
+        rule = getattr(original, "access", None)
+        if rule is not None and route.path_format and route.methods:
+            found.append((route.path_format, set(route.methods), rule))
+    return found
+
+
 def install_openapi(app: FastAPI, **info: Any) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             spec = get_openapi(routes=app.routes, **info)
             _problem_media_type(spec)
             _idempotency_header(spec)
+            _access(app, spec)
             app.openapi_schema = spec
         return app.openapi_schema
 

@@ -1,4 +1,5 @@
-"""Constrained types shared by request schemas: bounded strings, IANA time zones, dates."""
+"""Constrained types shared by request schemas: bounded strings, IANA time zones, dates, and
+free-form JSON objects bounded in depth and size."""
 
 import re
 import zoneinfo
@@ -85,3 +86,40 @@ def _within_utc(value: datetime) -> datetime:
 
 CalendarDate = Annotated[date, BeforeValidator(_calendar_date), AfterValidator(_within_calendar)]
 Instant = Annotated[AwareDatetime, BeforeValidator(_instant), AfterValidator(_within_utc)]
+
+
+# Free-form JSON (answers keyed by field) is walked by code that recurses: pydantic's serializer
+# gave up past ~250 levels (a 500), the JSON encoder past ~1000. Real answers nest a few levels
+# and hold a few hundred values; the bounds leave room for that and refuse a crafted payload at
+# the edge, as a 422 naming the field.
+MAX_JSON_DEPTH = 32
+MAX_JSON_VALUES = 10_000
+
+
+def _bounded_json(value: Any) -> Any:
+    """Walk without recursion, so that the check itself cannot overflow the stack."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
+    while pending:
+        node, depth = pending.pop()
+        seen += 1
+        if seen > MAX_JSON_VALUES:
+            raise PydanticCustomError(
+                "json_too_large",
+                "JSON holds more than {max_values} values",
+                {"max_values": MAX_JSON_VALUES},
+            )
+        if isinstance(node, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise PydanticCustomError(
+                    "json_too_deep",
+                    "JSON nests more than {max_depth} levels deep",
+                    {"max_depth": MAX_JSON_DEPTH},
+                )
+            children = node.values() if isinstance(node, dict) else node
+            pending.extend((child, depth + 1) for child in children)
+    return value
+
+
+# A JSON object whose content the schema leaves free, bounded before anything recurses into it.
+JsonObject = Annotated[dict[str, Any], BeforeValidator(_bounded_json)]

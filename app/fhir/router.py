@@ -6,8 +6,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.auth.models import Role
-from app.auth.principal import Principal, Scope, allow
+from app.auth.policy import FHIR_READ, STAFF, Policy
+from app.auth.principal import Principal
 from app.clinics.repository import get_visible_client
 from app.core.db import SessionDep
 from app.core.routing import ProblemRoute, problem_responses
@@ -19,7 +19,11 @@ from app.templates.models import TemplateVersion
 from app.templates.repository import definition_of, get_version, get_visible_template
 
 router = APIRouter(route_class=ProblemRoute, tags=["fhir"], responses=problem_responses(401, 403))
-FhirReader = Annotated[Principal, Depends(allow(Role.admin, Role.therapist, scope=Scope.fhir_read))]
+FhirReader = Annotated[
+    Principal, Depends(Policy(STAFF, FHIR_READ, api_clients=True, audit="fhir_bundle"))
+]
+# A questionnaire is a template of the clinic's library, not client data.
+QuestionnaireReader = Annotated[Principal, Depends(Policy(STAFF, FHIR_READ, api_clients=True))]
 FHIR_JSON = "application/fhir+json"
 _FHIR_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
@@ -86,7 +90,7 @@ async def get_questionnaire(
     request: Request,
     template_id: Annotated[uuid.UUID, Path()],
     session: SessionDep,
-    principal: FhirReader,
+    principal: QuestionnaireReader,
     version: Annotated[
         int | None, Query(ge=1, le=1_000_000, description="Latest when absent.")
     ] = None,

@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 
-from app.auth.models import Role
-from app.auth.principal import Anyone, Principal, Scope, allow
+from app.auth.policy import EVERYONE, READ, WRITE, Policy
+from app.auth.principal import Principal
 from app.clinics.repository import get_visible_client
 from app.completions.models import Achievement
 from app.core.db import SessionDep
@@ -30,9 +30,10 @@ from app.goals.schemas import (
 )
 
 router = APIRouter(route_class=ProblemRoute, tags=["goals"], responses=problem_responses(401, 403))
-GoalWriter = Annotated[
-    Principal,
-    Depends(allow(Role.admin, Role.therapist, Role.client, scope=Scope.homework_write)),
+GoalReader = Annotated[Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="goal"))]
+GoalWriter = Annotated[Principal, Depends(Policy(EVERYONE, WRITE, api_clients=True, audit="goal"))]
+AchievementReader = Annotated[
+    Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="achievement"))
 ]
 
 
@@ -57,7 +58,7 @@ async def _read(session: SessionDep, goal: Goal, response: Response | None = Non
 @router.get("/goals", operation_id="listGoals", summary="List visible goals")
 async def list_goals(
     session: SessionDep,
-    principal: Anyone,
+    principal: GoalReader,
     params: ListParamsDep,
     client_id: uuid.UUID | None = None,
     status: GoalStatus | None = None,
@@ -95,7 +96,7 @@ async def create_goal(
     responses=problem_responses(404),
 )
 async def get_goal(
-    goal_id: uuid.UUID, session: SessionDep, principal: Anyone, response: Response
+    goal_id: uuid.UUID, session: SessionDep, principal: GoalReader, response: Response
 ) -> GoalRead:
     return await _read(session, await get_visible_goal(session, principal, goal_id), response)
 
@@ -232,7 +233,7 @@ async def delete_step(
     responses=problem_responses(404),
 )
 async def list_achievements(
-    client_id: uuid.UUID, session: SessionDep, principal: Anyone, params: ListParamsDep
+    client_id: uuid.UUID, session: SessionDep, principal: AchievementReader, params: ListParamsDep
 ) -> Page[AchievementRead]:
     client = await get_visible_client(session, principal, client_id)
     stmt = select(Achievement).where(Achievement.client_id == client.id)

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import exists
 
-from app.auth.models import Role, User
-from app.auth.principal import Anyone, Principal, Scope, allow
+from app.auth.models import User
+from app.auth.policy import CLIENTS, EVERYONE, READ, STAFF, Policy
+from app.auth.principal import Principal
 from app.clinics.models import CareTeamMember
 from app.clinics.repository import get_visible_client, visible_clients
 from app.core.db import SessionDep
@@ -25,8 +26,13 @@ from app.metrics.service import client_metrics
 router = APIRouter(
     route_class=ProblemRoute, tags=["metrics"], responses=problem_responses(401, 403)
 )
-ClientOnly = Annotated[Principal, Depends(allow(Role.client))]
-Staff = Annotated[Principal, Depends(allow(Role.admin, Role.therapist, scope=Scope.homework_read))]
+MetricsReader = Annotated[
+    Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="metrics"))
+]
+MyMetricsReader = Annotated[Principal, Depends(Policy(CLIENTS, READ, audit="user"))]
+CaseloadReader = Annotated[
+    Principal, Depends(Policy(STAFF, READ, api_clients=True, audit="caseload"))
+]
 MAX_DAYS = 366
 MAX_CASELOAD = 2000
 
@@ -65,7 +71,7 @@ async def _metrics(session, client, start, end, granularity) -> ClientMetrics:  
 async def get_client_metrics(
     client_id: uuid.UUID,
     session: SessionDep,
-    principal: Anyone,
+    principal: MetricsReader,
     start: FromDate = None,
     end: ToDate = None,
     granularity: Granularity = Granularity.week,
@@ -82,7 +88,7 @@ async def get_client_metrics(
 )
 async def get_my_metrics(
     session: SessionDep,
-    principal: ClientOnly,
+    principal: MyMetricsReader,
     start: FromDate = None,
     end: ToDate = None,
     granularity: Granularity = Granularity.week,
@@ -126,7 +132,7 @@ def _order(key: list[object], descending: bool) -> tuple:  # type: ignore[type-a
 )
 async def get_caseload(
     session: SessionDep,
-    principal: Staff,
+    principal: CaseloadReader,
     sort: CaseloadSort = CaseloadSort.name,
     descending: bool = False,
     therapist_id: Annotated[

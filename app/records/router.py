@@ -7,10 +7,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
-from app.auth.models import Role, User
-from app.auth.principal import Principal, Scope, allow
+from app.auth.models import User
+from app.auth.policy import ADMINS, EVERYONE, READ, WRITE, Policy
+from app.auth.principal import Principal
 from app.clinics.repository import get_visible_client
 from app.core import audit
 from app.core.db import SessionDep
@@ -26,13 +27,8 @@ from app.sync.models import WebhookDelivery
 router = APIRouter(
     route_class=ProblemRoute, tags=["records"], responses=problem_responses(401, 403)
 )
-Exporter = Annotated[
-    Principal,
-    Depends(
-        allow(Role.admin, Role.therapist, Role.client, scope=Scope.homework_read, api_clients=False)
-    ),
-]
-Eraser = Annotated[Principal, Depends(allow(Role.admin))]
+Exporter = Annotated[Principal, Depends(Policy(EVERYONE, READ, audit="client_export"))]
+Eraser = Annotated[Principal, Depends(Policy(ADMINS, WRITE, audit="client"))]
 
 
 class ClientExport(BaseModel):
@@ -96,7 +92,8 @@ async def erase_client(client_id: uuid.UUID, session: SessionDep, principal: Era
     """In one transaction: the client's account and everything that hangs off it (profile,
     external ids, care team, invitations, refresh tokens, assignments, completions, comments,
     goals, achievements) go by cascade; their events in the change feed (which carry copies of
-    their data), the deliveries of those events and their idempotency records are deleted;
+    their data), the deliveries of those events and the stored Idempotency-Key answers of
+    requests by or about the client are deleted;
     then one `client.deleted` tombstone event is written. Afterwards every route answers 404
     for this client. Audit rows hold no personal data and stay."""
     client = await get_visible_client(session, principal, client_id)
@@ -104,8 +101,14 @@ async def erase_client(client_id: uuid.UUID, session: SessionDep, principal: Era
     event_ids = select(Event.id).where(Event.client_id == client.id)
     await session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(event_ids)))
     await session.execute(delete(Event).where(Event.client_id == client.id))
+    # Stored replays would answer with the erased data: the client's own, and staff's about them.
     await session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.principal == f"user:{client.id}")
+        delete(IdempotencyRecord).where(
+            or_(
+                IdempotencyRecord.client_id == client.id,
+                IdempotencyRecord.principal == f"user:{client.id}",
+            )
+        )
     )
     await session.execute(delete(User).where(User.id == client.id))
     record_event(

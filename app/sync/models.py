@@ -25,9 +25,17 @@ class Webhook(Entity, Base):
     secret: Mapped[str] = mapped_column(String(100))
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The owner: the user or API client that last chose the subscription. Deliveries need the
+    # owner to still hold the read scope of what the events carry (a revoked API client, a
+    # deactivated or demoted admin, a scope given up: they stop).
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL"), default=None
     )
+    created_by_api_client_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_client.id", ondelete="SET NULL"), default=None
+    )
+    # The owner's token scopes when it subscribed; None for endpoints older than owners.
+    owner_scopes: Mapped[list[Any] | None] = mapped_column(default=None)
 
 
 class WebhookDelivery(Base):

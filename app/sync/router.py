@@ -31,8 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import Role
-from app.auth.principal import Principal, Scope, allow
+from app.auth.policy import READ, STAFF, Policy
+from app.auth.principal import Principal
 from app.clinics.repository import client_ids_visible_to
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable
@@ -42,9 +42,7 @@ from app.core.routing import ProblemRoute, problem_responses
 from app.sync.schemas import ChangePage
 
 router = APIRouter(route_class=ProblemRoute, tags=["sync"], responses=problem_responses(401, 403))
-FeedReader = Annotated[
-    Principal, Depends(allow(Role.admin, Role.therapist, scope=Scope.homework_read))
-]
+FeedReader = Annotated[Principal, Depends(Policy(STAFF, READ, api_clients=True, audit="event"))]
 
 
 MAX_SEQUENCE = 2**63 - 1  # BIGINT: a larger number was never given out

@@ -6,11 +6,11 @@ credentials, `https://10.0.0.5/admin` would reach internal services. Every addre
 resolves to must be public; one private answer among public ones is enough to refuse, because
 the connecting client may pick any of them.
 
-DNS rebinding: a name can resolve to a public address now and a private one a second later.
-This check alone therefore does not protect the delivery. The delivery worker must call
-`check_webhook_url` again right before each delivery (and not follow redirects), or better,
-connect to the exact address this check approved while sending the original host name for TLS
-and `Host`. Registration-time checking is for early, clear feedback to the integrator.
+DNS rebinding: a name can resolve to a public address now and a private one a second later, so
+a check followed by a connection that looks the name up again protects nothing. The check
+therefore returns the addresses it approved (`WebhookTarget`), and the delivery connects to one
+of those, never to a fresh answer (app/sync/pinned.py). Registration only resolves and checks,
+for early, clear feedback to the integrator; the worker checks again before every delivery.
 """
 
 import asyncio
@@ -18,6 +18,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2000
@@ -56,6 +57,15 @@ _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
 
 class UnsafeWebhookUrl(ValueError):
     """The URL may not be used as a webhook target; the message says why (safe to show)."""
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """A webhook URL that passed the checks, and the addresses it passed them with."""
+
+    url: str  # normalized: what is stored and shown
+    host: str  # the name the URL gives; "" when the URL names an IP address itself
+    addresses: tuple[str, ...]  # every address checked, in the resolver's order of preference
 
 
 def _translated_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -170,8 +180,11 @@ def _refuse_address(host: str, shown: str, reason: str) -> UnsafeWebhookUrl:
 
 async def check_webhook_url(
     url: str, *, allow_http_loopback: bool = False, resolve: Resolver | None = None
-) -> str:
-    """The normalized `url` when it is a safe webhook target; raises UnsafeWebhookUrl if not.
+) -> WebhookTarget:
+    """The normalized `url` and its checked addresses; raises UnsafeWebhookUrl if it is unsafe.
+
+    The host is resolved once. A caller that connects must connect to one of the returned
+    addresses: looking the name up again could answer something never checked.
 
     `allow_http_loopback` is a development setting: it lets a URL whose host resolves only to
     loopback addresses use http (and lets https reach loopback). `resolve(host, port)` returns
@@ -251,4 +264,15 @@ async def check_webhook_url(
     path = parts.path or "/"
     query = f"?{parts.query}" if parts.query else ""
     # The fragment is dropped: it is never sent over HTTP and only invites confusion.
-    return f"{scheme}://{netloc}{path}{query}"
+    return WebhookTarget(
+        url=f"{scheme}://{netloc}{path}{query}", host=host, addresses=_connectable(addresses)
+    )
+
+
+def _connectable(addresses: list[IPAddress]) -> tuple[str, ...]:
+    """The addresses as a client should dial them: once each, IPv4-mapped ones as IPv4."""
+    dialled = (
+        a.ipv4_mapped if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped else a
+        for a in addresses
+    )
+    return tuple(dict.fromkeys(a.compressed for a in dialled))

@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
-from app.auth.models import Role
-from app.auth.principal import Principal, Scope, allow
+from app.auth.policy import ADMINS, WRITE, Policy, require_scopes
+from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.errors import NotFound, Unprocessable
 from app.core.etag import IfMatch, check_if_match, set_etag
@@ -17,12 +17,15 @@ from app.core.time import utcnow
 from app.sync.models import Webhook, WebhookDelivery
 from app.sync.schemas import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead, WebhookUpdate
 from app.sync.signing import new_webhook_secret
+from app.sync.subscriptions import scopes_to_hear, take_ownership
 from app.sync.urls import UnsafeWebhookUrl, check_webhook_url
 
 router = APIRouter(
     route_class=ProblemRoute, tags=["webhooks"], responses=problem_responses(401, 403)
 )
-WebhookAdmin = Annotated[Principal, Depends(allow(Role.admin, scope=Scope.homework_write))]
+# Managing endpoints is the clinic's configuration (write); subscribing to an event also needs
+# the read scope of what it carries (app/sync/subscriptions.py).
+WebhookAdmin = Annotated[Principal, Depends(Policy(ADMINS, WRITE, api_clients=True))]
 
 
 class WebhookNotFound(NotFound):
@@ -34,14 +37,17 @@ class DeliveryNotFound(NotFound):
 
 
 async def _safe_url(request: Request, url: str) -> str:
+    # Registration only resolves (once) and checks every address; it never connects, so there
+    # is no second lookup to rebind. The worker checks again, and pins, at each delivery.
     try:
-        return await check_webhook_url(
+        target = await check_webhook_url(
             url, allow_http_loopback=request.app.state.settings.webhook_allow_http_loopback
         )
     except UnsafeWebhookUrl as exc:
         raise Unprocessable(
             str(exc), errors=[{"loc": ["body", "url"], "msg": str(exc), "type": "unsafe_url"}]
         ) from None
+    return target.url
 
 
 async def _webhook(
@@ -80,14 +86,15 @@ async def create_webhook(
     principal: WebhookAdmin,
     response: Response,
 ) -> WebhookCreated:
+    require_scopes(principal, scopes_to_hear(body.event_types), ["body", "event_types"])
     webhook = Webhook(
         clinic_id=principal.clinic_id,
         url=await _safe_url(request, body.url),
         event_types=sorted(set(body.event_types)),
         active=body.active,
         secret=new_webhook_secret(),
-        created_by_id=None if principal.is_api_client else principal.id,
     )
+    take_ownership(webhook, principal)
     session.add(webhook)
     await session.flush()
     response.headers["Location"] = f"/v1/webhooks/{webhook.id}"
@@ -135,6 +142,11 @@ async def update_webhook(
         if body.active:
             webhook.disabled_at = None
             webhook.consecutive_failures = 0
+    if body.url is not None or body.event_types is not None or body.active:
+        # Whoever (re)chooses where data goes, or turns it back on, answers for it.
+        loc = ["body", "event_types" if body.event_types is not None else "active"]
+        require_scopes(principal, scopes_to_hear(webhook.event_types), loc)
+        take_ownership(webhook, principal)
     await session.flush()
     set_etag(response, webhook.version)
     return WebhookRead.model_validate(webhook)

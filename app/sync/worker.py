@@ -31,7 +31,9 @@ from app.core.time import utcnow
 from app.core.transactions import writing
 from app.sync.backoff import DISABLE_AFTER_CONSECUTIVE_FAILURES, next_retry_delay
 from app.sync.models import DispatchCursor, SentReminder, Webhook, WebhookDelivery
+from app.sync.pinned import post_pinned
 from app.sync.signing import signature_headers
+from app.sync.subscriptions import readers_among, scopes_to_hear
 from app.sync.urls import UnsafeWebhookUrl, check_webhook_url
 
 logger = logging.getLogger("homework.worker")
@@ -133,6 +135,7 @@ class Worker:
                     )
                 ).scalars()
             )
+            hooks = await self._heard_by_owners(session, hooks)
             made = 0
             for event in events:
                 for hook in hooks:
@@ -175,7 +178,11 @@ class Worker:
         ids = await self._claim()
         if not ids:
             return 0
-        client = self.http or httpx.AsyncClient(timeout=DELIVERY_TIMEOUT, follow_redirects=False)
+        # No proxy from the environment: a proxy would resolve the name again (and tunnel with
+        # the IP as TLS name), undoing the address check that pins each delivery.
+        client = self.http or httpx.AsyncClient(
+            timeout=DELIVERY_TIMEOUT, follow_redirects=False, trust_env=False
+        )
         try:
             await asyncio.gather(*(self._deliver(client, d) for d in ids))
         finally:
@@ -189,17 +196,27 @@ class Worker:
             assert delivery is not None
             webhook = await session.get(Webhook, delivery.webhook_id)
             event = await session.scalar(select(Event).where(Event.id == delivery.event_id))
+            owner_reads = webhook is not None and (
+                not scopes_to_hear([delivery.event_type])
+                or webhook.id in await readers_among(session, [webhook])
+            )
         if webhook is None:
+            return
+        if not owner_reads:
+            await self._stop(delivery_id, "owner no longer holds the scope to read this event")
             return
         body = event_body(event, delivery, webhook)
         status_code, error = None, None
         try:
-            # Checked again now: the host's addresses may have changed since registration.
-            url = await check_webhook_url(webhook.url, allow_http_loopback=self.allow_http_loopback)
+            # Checked again now: the host's addresses may have changed since registration. The
+            # request goes to an address this check approved, not to a second lookup's answer.
+            target = await check_webhook_url(
+                webhook.url, allow_http_loopback=self.allow_http_loopback
+            )
             headers = signature_headers(str(delivery.event_id), webhook.secret, body)
             headers["Content-Type"] = "application/json"
-            response = await client.post(
-                url, content=body, headers=headers, timeout=DELIVERY_TIMEOUT
+            response = await post_pinned(
+                client, target, content=body, headers=headers, request_timeout=DELIVERY_TIMEOUT
             )
             status_code = response.status_code
             ok = 200 <= status_code < 300
@@ -210,6 +227,42 @@ class Worker:
         except httpx.HTTPError as exc:
             ok, error = False, f"{type(exc).__name__}"[:500]
         await self._record(delivery_id, ok, status_code, error)
+
+    async def _heard_by_owners(self, session: AsyncSession, hooks: list[Webhook]) -> list[Webhook]:
+        """The endpoints whose owner still reads what they subscribed to; the others are
+        disabled (announced as `webhook.disabled`) and receive nothing more."""
+        readers = await readers_among(session, hooks)
+        for hook in hooks:
+            if hook.id not in readers:
+                hook.active, hook.disabled_at = False, utcnow()
+                self._announce_disabled(session, hook, "owner_lost_scope")
+        return [hook for hook in hooks if hook.id in readers]
+
+    def _announce_disabled(self, session: AsyncSession, webhook: Webhook, reason: str) -> None:
+        record_event(
+            session,
+            "webhook.disabled",
+            resource_type="webhook",
+            resource_id=webhook.id,
+            clinic_id=webhook.clinic_id,
+            client_id=None,
+            payload={
+                "id": str(webhook.id),
+                "url": webhook.url,
+                "consecutive_failures": webhook.consecutive_failures,
+                "reason": reason,
+            },
+        )
+
+    async def _stop(self, delivery_id: uuid.UUID, reason: str) -> None:
+        """Give a delivery up without sending it (no retry)."""
+        async with writing(self.sessionmaker) as session:
+            delivery = await session.get(WebhookDelivery, delivery_id)
+            if delivery is not None:
+                delivery.status, delivery.next_attempt_at = "failed", None
+                delivery.last_error, delivery.locked_until = reason, None
+                delivery.last_attempt_at = utcnow()
+        self.stats["failed"] += 1
 
     async def _record(
         self, delivery_id: uuid.UUID, ok: bool, status_code: int | None, error: str | None
@@ -239,19 +292,7 @@ class Worker:
                 and webhook.consecutive_failures >= DISABLE_AFTER_CONSECUTIVE_FAILURES
             ):
                 webhook.active, webhook.disabled_at = False, now
-                record_event(
-                    session,
-                    "webhook.disabled",
-                    resource_type="webhook",
-                    resource_id=webhook.id,
-                    clinic_id=webhook.clinic_id,
-                    client_id=None,
-                    payload={
-                        "id": str(webhook.id),
-                        "url": webhook.url,
-                        "consecutive_failures": webhook.consecutive_failures,
-                    },
-                )
+                self._announce_disabled(session, webhook, "consecutive_failures")
 
     async def announce_reminders(self) -> int:
         """`assignment.reminder_due` once per reminder instant, whatever the number of workers."""

@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import func
 
-from app.auth.models import Role
-from app.auth.principal import Anyone, Principal, Scope, allow
+from app.auth.policy import EVERYONE, READ, STAFF, WRITE, Policy
+from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.etag import set_etag
 from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
@@ -36,9 +36,9 @@ from app.templates.validation import validate_responses
 router = APIRouter(
     route_class=ProblemRoute, tags=["templates"], responses=problem_responses(401, 403)
 )
-TemplateAuthor = Annotated[
-    Principal, Depends(allow(Role.admin, Role.therapist, scope=Scope.homework_write))
-]
+# Templates are the clinic's library, not client data: no audit resource.
+TemplateReader = Annotated[Principal, Depends(Policy(EVERYONE, READ, api_clients=True))]
+TemplateAuthor = Annotated[Principal, Depends(Policy(STAFF, WRITE, api_clients=True))]
 
 
 def template_read(template: Template, version: TemplateVersion) -> TemplateRead:
@@ -76,7 +76,7 @@ def _etag(response: Response, template: Template) -> None:
 )
 async def list_templates(
     session: SessionDep,
-    principal: Anyone,
+    principal: TemplateReader,
     params: ListParamsDep,
     kind: TemplateKind | None = None,
     source: TemplateSource | None = None,
@@ -123,7 +123,7 @@ async def create_template(
     responses=problem_responses(404),
 )
 async def get_template(
-    template_id: uuid.UUID, session: SessionDep, principal: Anyone, response: Response
+    template_id: uuid.UUID, session: SessionDep, principal: TemplateReader, response: Response
 ) -> TemplateRead:
     template = await get_visible_template(session, principal, template_id)
     _etag(response, template)
@@ -140,7 +140,7 @@ async def get_template_version(
     template_id: uuid.UUID,
     version: Annotated[int, Path(ge=1, le=1_000_000)],
     session: SessionDep,
-    principal: Anyone,
+    principal: TemplateReader,
     response: Response,
 ) -> TemplateVersionRead:
     template = await get_visible_template(session, principal, template_id)
@@ -192,7 +192,7 @@ async def archive_template(
     responses=problem_responses(404),
 )
 async def validate_template_responses(
-    template_id: uuid.UUID, body: ResponsesCheck, session: SessionDep, principal: Anyone
+    template_id: uuid.UUID, body: ResponsesCheck, session: SessionDep, principal: TemplateReader
 ) -> ResponsesCheckResult:
     """Always 200 for a visible template: `valid` says whether a completion with these
     responses would be accepted, `errors` lists each problem as a completion's 422 would."""

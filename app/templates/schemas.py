@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from app.core.types import NOT_BLANK
+from app.core.types import NOT_BLANK, JsonObject
 from app.templates.definitions import AnyField, Scoring, TemplateKind
 from app.templates.fields import drop_type_tags
 from app.templates.models import TemplateSource, TemplateStatus
@@ -107,7 +107,7 @@ class TemplateVersionCreate(DefinitionPatch):
 class ResponsesCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    responses: dict[str, Any]
+    responses: JsonObject
     # Bounded like the path of getTemplateVersion: an unbounded int overflowed the query (500).
     version: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] | None = Field(
         default=None, description="Version to check against; the latest when absent."

@@ -88,6 +88,40 @@ async def test_claims_that_do_not_fit_are_refused(client, world, settings, chang
     await assert_refused(client, forge({"alg": "HS256"}, claims_for(world, **changes), secret))
 
 
+REQUIRED_CLAIMS = ["aud", "iss", "exp", "iat", "jti"]
+
+
+@pytest.mark.parametrize("claim", REQUIRED_CLAIMS)
+async def test_a_token_without_a_required_claim_is_refused(client, world, settings, claim):
+    claims = claims_for(world)
+    del claims[claim]
+    secret = settings.jwt_secret.get_secret_value().encode()
+    await assert_refused(client, forge({"alg": "HS256"}, claims, secret))
+
+
+def _claims_of(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+
+
+async def test_every_token_the_app_issues_carries_the_required_claims(client, world):
+    from tests.factories import API_SECRET, PASSWORD
+
+    grants = [
+        {"grant_type": "password", "username": world.therapist.email, "password": PASSWORD},
+        {
+            "grant_type": "client_credentials",
+            "client_id": str(world.api_clients["api_full"].id),
+            "client_secret": API_SECRET,
+        },
+    ]
+    for grant in grants:
+        issued = await client.post("/v1/auth/token", data=grant)
+        assert issued.status_code == 200, issued.text
+        claims = _claims_of(issued.json()["access_token"])
+        assert set(REQUIRED_CLAIMS) <= set(claims), claims
+        assert claims["aud"] == claims["iss"] == "homework-api"
+
+
 async def test_a_refresh_token_used_as_access_token_is_refused(client, world):
     from tests.factories import PASSWORD
 

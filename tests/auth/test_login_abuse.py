@@ -1,5 +1,7 @@
-"""Login abuse: per-account throttling (memory and Redis), flat timing, argon2id hashes."""
+"""Password guessing: per-account throttles on login and on password change (memory and Redis),
+atomic under concurrency; flat timing; argon2id hashes."""
 
+import asyncio
 import os
 import statistics
 import time
@@ -11,6 +13,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 
 from app.auth.models import User
+from app.core import passwords
 from app.main import create_app
 from tests.conftest import empty_all_tables, make_settings
 from tests.factories import PASSWORD, build_world
@@ -137,3 +140,74 @@ async def test_a_hash_with_old_parameters_is_upgraded_at_login(client, world, db
     db.expire_all()
     stored = await db.scalar(select(User.password_hash).where(User.id == client_id))
     assert stored != weak and "m=19456,t=2,p=1" in stored
+
+
+@pytest.fixture
+def verifications(monkeypatch):
+    """Counts argon2 verifications (the costly step a throttle exists to bound)."""
+    counted = {"n": 0}
+    real = passwords._verify
+
+    def counting(password_hash, password):
+        counted["n"] += 1
+        return real(password_hash, password)
+
+    monkeypatch.setattr(passwords, "_verify", counting)
+    return counted
+
+
+@pytest.mark.parametrize("burst", [30, 60])
+async def test_a_parallel_burst_of_wrong_passwords_verifies_at_most_the_limit(
+    throttled, verifications, burst
+):
+    http, world = throttled
+    answers = await asyncio.gather(
+        *(_login(http, world.therapist.email, "wrong-password!") for _ in range(burst))
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [400] * 3 + [429] * (burst - 3)
+    assert verifications["n"] == 3
+
+
+async def _change_password(http, world, current, new="a-brand-new-passphrase", who="therapist"):
+    return await http.post(
+        "/v1/me/password",
+        headers=world.auth(who),
+        json={"current_password": current, "new_password": new},
+    )
+
+
+async def test_wrong_current_passwords_are_throttled_per_account(throttled):
+    http, world = throttled
+    for _ in range(3):
+        assert (await _change_password(http, world, "wrong-password!")).status_code == 422
+    blocked = await _change_password(http, world, PASSWORD)
+    assert blocked.status_code == 429
+    assert 1 <= int(blocked.headers["retry-after"]) <= 60
+    assert blocked.headers["content-type"] == "application/problem+json"
+    # Another account is not affected.
+    assert (await _change_password(http, world, PASSWORD, who="client")).status_code == 204
+
+
+async def test_a_right_current_password_clears_the_wrong_guesses(throttled):
+    http, world = throttled
+    for _ in range(2):
+        await _change_password(http, world, "wrong-password!")
+    assert (
+        await _change_password(http, world, PASSWORD, "first-new-passphrase")
+    ).status_code == 204
+    for _ in range(2):
+        assert (await _change_password(http, world, "wrong-password!")).status_code == 422
+    changed = await _change_password(http, world, "first-new-passphrase")
+    assert changed.status_code == 204
+
+
+async def test_a_parallel_burst_of_wrong_current_passwords_verifies_at_most_the_limit(
+    throttled, verifications
+):
+    http, world = throttled
+    answers = await asyncio.gather(
+        *(_change_password(http, world, "wrong-password!") for _ in range(30))
+    )
+    assert sorted(a.status_code for a in answers) == [422] * 3 + [429] * 27
+    assert verifications["n"] == 3

@@ -3,7 +3,7 @@
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.auth.models import Invitation
 from app.core.time import utcnow
@@ -229,3 +229,40 @@ async def test_reissuing_an_invitation_replaces_the_old_code(client, world):
         f"/v1/clients/{created['id']}/invitations", headers=world.auth("therapist")
     )
     assert done.status_code == 409
+
+
+async def test_an_address_of_another_clinic_is_added_like_a_new_one(client, world, db):
+    """Nothing in the answer tells whether the person is known elsewhere, and the other
+    clinic's account is neither read back nor changed."""
+    other_id, email = world.other_client.id, world.other_client.email
+    before = await _user_row(db, other_id)
+    known = await create_client(client, world, email=email)
+    fresh = await create_client(client, world)
+    assert (known.status_code, fresh.status_code) == (201, 201)
+    assert known.json().keys() == fresh.json().keys()
+    assert known.json()["status"] == fresh.json()["status"] == "invited"
+    assert known.json()["clinic_id"] == str(world.clinic.id)
+    assert known.json()["id"] != str(other_id)
+    assert await _user_row(db, other_id) == before
+
+
+async def test_accepting_an_invitation_activates_only_that_clinics_membership(client, world, db):
+    other_id, email = world.other_client.id, world.other_client.email
+    before = await _user_row(db, other_id)
+    created = await create_client(client, world, email=email)
+    accepted = await client.post(
+        "/v1/invitations/accept",
+        json={"code": created.json()["invitation"]["code"], "password": "a-long-passphrase-2"},
+    )
+    assert accepted.status_code == 200
+    assert accepted.json()["id"] == created.json()["id"]
+    assert await _user_row(db, other_id) == before
+
+
+async def _user_row(db, user_id):
+    """The stored row as it is now (columns, not the session's cached object)."""
+    from app.auth.models import User
+
+    row = (await db.execute(select(User.__table__).where(User.id == user_id))).one()
+    await db.commit()  # ends the read: a fresh snapshot next time (and nothing expires)
+    return row._asdict()

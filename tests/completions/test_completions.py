@@ -210,6 +210,34 @@ async def test_a_batch_answers_each_item_and_stores_only_the_valid_new_ones(clie
     assert ids == {new["id"], replayed["id"]}
 
 
+def nested(depth: int) -> dict:
+    value: dict = {"a": "x"}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+async def test_a_batch_item_with_unbounded_answers_is_refused_alone(client, world, db):
+    a = str(world.assignment.id)
+    items = [
+        done(id=str(uuid.uuid4())) | {"assignment_id": a},
+        done(responses={"situation": nested(500)}) | {"assignment_id": a},
+        done(responses={"situation": list(range(20_000))}) | {"assignment_id": a},
+        done(id=str(uuid.uuid4())) | {"assignment_id": a},
+    ]
+    response = await client.post(
+        "/v1/completions/batch", headers=world.auth("client"), json={"items": items}
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 422, 201]
+    assert [(e["loc"], e["type"]) for r in results[1:3] for e in r["problem"]["errors"]] == [
+        (["body", "items", 1, "responses"], "json_too_deep"),
+        (["body", "items", 2, "responses"], "json_too_large"),
+    ]
+    assert await count(db) == 2
+
+
 async def test_a_batch_holds_at_most_100_items(client, world):
     items = [done() | {"assignment_id": str(world.assignment.id)}] * 101
     response = await client.post(

@@ -114,3 +114,88 @@ async def test_erasure_leaves_nothing_but_audit_rows(client, world, db):
     )
     assert leftovers.scalar() >= 1  # the other client's events stay
     assert utcnow()
+
+
+async def stored_answers(db):
+    from app.core.idempotency import IdempotencyRecord
+
+    await db.rollback()  # see what the app committed since
+    return (await db.execute(select(IdempotencyRecord))).scalars().all()
+
+
+async def test_erasure_deletes_every_stored_answer_by_or_about_the_client(client, world, db):
+    from app.templates.service import builtin_template_id
+
+    cid = world.client.id
+
+    async def post(who, url, body=None, status=201):
+        headers = {**world.auth(who), "Idempotency-Key": f"{who}:{url}"}
+        response = await client.post(url, json=body, headers=headers)
+        assert response.status_code == status, (url, response.text)
+        return response
+
+    goal_body = {"client_id": str(cid), "title": "Walk to the park"}
+    goal = (await post("therapist", "/v1/goals", goal_body)).json()
+    await post("therapist", f"/v1/goals/{goal['id']}/steps", {"title": "Shoes by the door"})
+    today = utcnow().date().isoformat()
+    await post(
+        "therapist",
+        "/v1/assignments",
+        {
+            "client_id": str(cid),
+            "template_id": str(builtin_template_id("thought-record")),
+            "schedule": {"start_date": today, "rrule": "FREQ=DAILY"},
+        },
+    )
+    completion = await post(
+        "client",
+        f"/v1/assignments/{world.assignment.id}/completions",
+        {"completed_at": utcnow().isoformat(), "status": "skipped", "skip_reason": "no_time"},
+    )
+    comments = f"/v1/completions/{completion.json()['id']}/comments"
+    await post("client", comments, {"body": "Can we talk about the bus?"})
+    await post("therapist", comments, {"body": "Yes, on Monday."})
+    # The client has an account already: a stored error answer, naming the client too.
+    await post("therapist", f"/v1/clients/{cid}/invitations", status=409)
+    answers = await stored_answers(db)
+    assert len(answers) == 7
+    staff = [a for a in answers if a.principal != f"user:{cid}"]
+    assert {a.client_id for a in staff} == {cid}
+
+    erased = await client.delete(f"/v1/clients/{cid}", headers=world.auth("admin"))
+    assert erased.status_code == 204
+    assert await stored_answers(db) == []
+    replay = await client.post(
+        "/v1/goals",
+        json=goal_body,
+        headers={**world.auth("therapist"), "Idempotency-Key": "therapist:/v1/goals"},
+    )
+    assert replay.status_code == 404 and "idempotent-replayed" not in replay.headers
+
+
+async def test_erasure_deletes_the_stored_answer_that_created_the_client(client, world, db):
+    created = await client.post(
+        "/v1/clients",
+        json={"email": "new.client@example.com", "display_name": "New Client"},
+        headers={**world.auth("admin"), "Idempotency-Key": "create-new-client"},
+    )
+    assert created.status_code == 201
+    code = created.json()["invitation"]["code"]
+    [answer] = await stored_answers(db)
+    assert code.encode() not in answer.body and b"new.client" not in answer.body
+    erased = await client.delete(f"/v1/clients/{created.json()['id']}", headers=world.auth("admin"))
+    assert erased.status_code == 204
+    assert await stored_answers(db) == []
+
+
+async def test_erasure_keeps_the_stored_answers_about_other_clients(client, world, db):
+    other = await client.post(
+        "/v1/goals",
+        json={"client_id": str(world.client_other.id), "title": "Call a friend"},
+        headers={**world.auth("therapist_other"), "Idempotency-Key": "other-goal"},
+    )
+    assert other.status_code == 201
+    erased = await client.delete(f"/v1/clients/{world.client.id}", headers=world.auth("admin"))
+    assert erased.status_code == 204
+    [kept] = await stored_answers(db)
+    assert kept.client_id == world.client_other.id

@@ -1,6 +1,7 @@
 """Idempotency-Key: the first answer is stored and replayed byte for byte; one execution."""
 
 import asyncio
+import hashlib
 
 from sqlalchemy import func, select
 
@@ -95,3 +96,75 @@ async def test_completions_with_a_key_and_a_client_id_stay_single(client, world,
     )
     assert {a.status_code for a in answers} <= {201, 409}
     assert await db.scalar(select(func.count()).select_from(Completion)) == 1
+
+
+async def stored(db):
+    from app.core.idempotency import IdempotencyRecord
+
+    await db.rollback()  # see what the app committed since
+    return (await db.execute(select(IdempotencyRecord))).scalars().all()
+
+
+async def test_the_database_holds_a_hash_of_the_key_and_an_encrypted_answer(client, world, db):
+    first = await post_goal(client, world, "key-at-rest", goal_body(world, "Ride the bus"))
+    [record] = await stored(db)
+    assert record.key == hashlib.sha256(b"key-at-rest").hexdigest()
+    assert b"Ride the bus" not in record.body and first.json()["id"].encode() not in record.body
+    again = await post_goal(client, world, "key-at-rest", goal_body(world, "Ride the bus"))
+    assert again.content == first.content
+
+
+async def test_an_api_client_secret_is_replayed_but_never_stored_in_plain_text(client, world, db):
+    async def create():
+        return await client.post(
+            "/v1/api-clients",
+            json={"name": "EHR bridge", "scopes": ["homework:read"]},
+            headers={**world.auth("admin"), "Idempotency-Key": "api-client-1"},
+        )
+
+    first = await create()
+    assert first.status_code == 201
+    secret = first.json()["client_secret"]
+    [record] = await stored(db)
+    assert secret.encode() not in record.body and b"client_secret" not in record.body
+    again = await create()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["client_secret"] == secret
+
+
+async def test_a_stored_answer_names_the_client_the_request_concerned(client, world, db):
+    await post_goal(client, world, "about-a-client")
+    [record] = await stored(db)
+    assert record.client_id == world.client.id
+
+
+async def test_the_replay_guard_may_refuse_a_replay_and_the_answer_stays(client, app, world, db):
+    from app.core.errors import problem_response
+
+    first = await post_goal(client, world, "guarded")
+
+    async def refuse(request):
+        return problem_response(401, slug="unauthorized", detail="The account is not active.")
+
+    previous = getattr(app.state, "replay_guard", None)
+    app.state.replay_guard = refuse
+    try:
+        refused = await post_goal(client, world, "guarded")
+    finally:
+        app.state.replay_guard = previous
+    assert refused.status_code == 401 and "idempotent-replayed" not in refused.headers
+    again = await post_goal(client, world, "guarded")
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_deactivated_users_key_is_not_replayed(client, world):
+    # The auth package's replay guard (app.state.replay_guard) refuses it.
+    assert (await post_goal(client, world, "then-deactivated")).status_code == 201
+    deactivated = await client.patch(
+        f"/v1/users/{world.therapist.id}",
+        json={"status": "deactivated"},
+        headers=world.auth("admin"),
+    )
+    assert deactivated.status_code == 200
+    replay = await post_goal(client, world, "then-deactivated")
+    assert replay.status_code == 401 and "idempotent-replayed" not in replay.headers

@@ -92,14 +92,34 @@ def test_is_public_address_says_no_to_garbage(ip):
 
 async def test_public_address_is_accepted_and_the_resolver_gets_host_and_port():
     resolve = resolves_to(PUBLIC_V4)
-    url = await check_webhook_url("https://hooks.example.com/in?x=1", resolve=resolve)
-    assert url == "https://hooks.example.com/in?x=1"
+    target = await check_webhook_url("https://hooks.example.com/in?x=1", resolve=resolve)
+    assert target.url == "https://hooks.example.com/in?x=1"
     assert resolve.calls == [("hooks.example.com", 443)]
 
 
 async def test_public_ipv6_is_accepted():
-    url = await check_webhook_url("https://hooks.example.com/", resolve=resolves_to(PUBLIC_V6))
-    assert url == "https://hooks.example.com/"
+    target = await check_webhook_url("https://hooks.example.com/", resolve=resolves_to(PUBLIC_V6))
+    assert target.url == "https://hooks.example.com/"
+
+
+async def test_the_checked_addresses_come_back_in_the_resolvers_order_once_each():
+    # The delivery connects to these and to nothing else (see test_webhook_rebinding.py).
+    resolve = resolves_to(PUBLIC_V6, PUBLIC_V4, PUBLIC_V6)
+    target = await check_webhook_url("https://Hooks.example.com/in", resolve=resolve)
+    assert target.host == "hooks.example.com"
+    assert target.addresses == (PUBLIC_V6, PUBLIC_V4)
+
+
+async def test_an_ipv4_mapped_answer_is_kept_as_the_ipv4_address_it_reaches():
+    resolve = resolves_to("::ffff:8.8.8.8")
+    target = await check_webhook_url("https://hooks.example.com/", resolve=resolve)
+    assert target.addresses == ("8.8.8.8",)
+
+
+async def test_the_name_is_resolved_once_per_check():
+    resolve = resolves_to(PUBLIC_V4)
+    await check_webhook_url("https://hooks.example.com/", resolve=resolve)
+    assert len(resolve.calls) == 1
 
 
 async def test_one_private_address_among_public_ones_is_refused():
@@ -141,8 +161,8 @@ async def test_default_resolver_refuses_localhost():
 
 
 async def test_default_resolver_allows_localhost_over_http_in_development():
-    url = await check_webhook_url("http://localhost:8000/hook", allow_http_loopback=True)
-    assert url == "http://localhost:8000/hook"
+    target = await check_webhook_url("http://localhost:8000/hook", allow_http_loopback=True)
+    assert target.url == "http://localhost:8000/hook"
 
 
 # --- schemes -----------------------------------------------------------------------------
@@ -183,25 +203,26 @@ async def test_http_with_the_allowance_still_refuses_private_addresses():
 @pytest.mark.parametrize("ips", [("127.0.0.1",), ("::1",), ("127.0.0.1", "::1")])
 async def test_http_to_loopback_is_accepted_with_the_allowance(ips):
     resolve = resolves_to(*ips)
-    url = await check_webhook_url(
+    target = await check_webhook_url(
         "http://dev.example.com:8080/hook", allow_http_loopback=True, resolve=resolve
     )
-    assert url == "http://dev.example.com:8080/hook"
+    assert target.url == "http://dev.example.com:8080/hook"
     assert resolve.calls == [("dev.example.com", 8080)]
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9000/hook", "http://[::1]:9000/hook"])
 async def test_http_to_a_loopback_literal_is_accepted_with_the_allowance(url):
-    assert await check_webhook_url(url, allow_http_loopback=True, resolve=never_called) == url
+    target = await check_webhook_url(url, allow_http_loopback=True, resolve=never_called)
+    assert target.url == url
 
 
 async def test_https_to_loopback_is_accepted_only_with_the_allowance():
     with pytest.raises(UnsafeWebhookUrl, match="loopback"):
         await check_webhook_url("https://dev.example.com/", resolve=resolves_to("127.0.0.1"))
-    url = await check_webhook_url(
+    target = await check_webhook_url(
         "https://dev.example.com/", allow_http_loopback=True, resolve=resolves_to("127.0.0.1")
     )
-    assert url == "https://dev.example.com/"
+    assert target.url == "https://dev.example.com/"
 
 
 @pytest.mark.parametrize(
@@ -274,18 +295,14 @@ async def test_numeric_host_tricks_are_refused(url):
     "url", ["https://123.example.com/", "https://1e100.net/", "https://0x.example.com/"]
 )
 async def test_host_names_with_digits_are_still_names(url):
-    assert await check_webhook_url(url, resolve=resolves_to(PUBLIC_V4)) == url
+    assert (await check_webhook_url(url, resolve=resolves_to(PUBLIC_V4))).url == url
 
 
 async def test_public_ip_literal_is_accepted():
-    assert (
-        await check_webhook_url(f"https://{PUBLIC_V4}/in", resolve=never_called)
-        == f"https://{PUBLIC_V4}/in"
-    )
-    assert (
-        await check_webhook_url(f"https://[{PUBLIC_V6}]:8443/in", resolve=never_called)
-        == f"https://[{PUBLIC_V6}]:8443/in"
-    )
+    v4 = await check_webhook_url(f"https://{PUBLIC_V4}/in", resolve=never_called)
+    assert (v4.url, v4.host, v4.addresses) == (f"https://{PUBLIC_V4}/in", "", (PUBLIC_V4,))
+    v6 = await check_webhook_url(f"https://[{PUBLIC_V6}]:8443/in", resolve=never_called)
+    assert (v6.url, v6.host, v6.addresses) == (f"https://[{PUBLIC_V6}]:8443/in", "", (PUBLIC_V6,))
 
 
 async def test_ipv6_zone_identifiers_are_refused():
@@ -353,40 +370,32 @@ async def test_malformed_urls_are_refused(url):
 async def test_urls_over_2000_characters_are_refused():
     base = "https://hooks.example.com/"
     ok = base + "a" * (2000 - len(base))
-    assert await check_webhook_url(ok, resolve=resolves_to(PUBLIC_V4)) == ok
+    assert (await check_webhook_url(ok, resolve=resolves_to(PUBLIC_V4))).url == ok
     with pytest.raises(UnsafeWebhookUrl, match="2000"):
         await check_webhook_url(ok + "a", resolve=never_called)
 
 
 async def test_unusual_ports_are_fine_and_default_ports_are_dropped():
     resolve = resolves_to(PUBLIC_V4)
-    assert (
-        await check_webhook_url("https://hooks.example.com:8443/in", resolve=resolve)
-        == "https://hooks.example.com:8443/in"
-    )
-    assert (
-        await check_webhook_url("https://hooks.example.com:443/in", resolve=resolve)
-        == "https://hooks.example.com/in"
-    )
+    unusual = await check_webhook_url("https://hooks.example.com:8443/in", resolve=resolve)
+    assert unusual.url == "https://hooks.example.com:8443/in"
+    default = await check_webhook_url("https://hooks.example.com:443/in", resolve=resolve)
+    assert default.url == "https://hooks.example.com/in"
     assert resolve.calls == [("hooks.example.com", 8443), ("hooks.example.com", 443)]
 
 
 async def test_normalization_lowercases_drops_the_fragment_and_adds_a_path():
     resolve = resolves_to(PUBLIC_V4)
-    assert (
-        await check_webhook_url("HTTPS://Hooks.EXAMPLE.com/In?Q=1#frag", resolve=resolve)
-        == "https://hooks.example.com/In?Q=1"
-    )
-    assert await check_webhook_url("https://hooks.example.com", resolve=resolve) == (
-        "https://hooks.example.com/"
-    )
+    shouted = await check_webhook_url("HTTPS://Hooks.EXAMPLE.com/In?Q=1#frag", resolve=resolve)
+    assert shouted.url == "https://hooks.example.com/In?Q=1"
+    bare = await check_webhook_url("https://hooks.example.com", resolve=resolve)
+    assert bare.url == "https://hooks.example.com/"
 
 
 async def test_international_host_names_are_checked_in_their_ascii_form():
     resolve = resolves_to(PUBLIC_V4)
-    assert await check_webhook_url("https://bücher.example/x", resolve=resolve) == (
-        "https://xn--bcher-kva.example/x"
-    )
+    target = await check_webhook_url("https://bücher.example/x", resolve=resolve)
+    assert (target.url, target.host) == ("https://xn--bcher-kva.example/x", "xn--bcher-kva.example")
     assert resolve.calls == [("xn--bcher-kva.example", 443)]
 
 

@@ -39,6 +39,7 @@ test-fast: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy app
 
 format: install-dev
 	$(BIN)/ruff check --fix .

@@ -67,7 +67,7 @@ def openapi_document() -> dict[str, Any]:
 
     # The contract does not depend on the environment: build it with default settings (and a
     # throwaway secret, so that writing the contract leaves no development secret file behind).
-    settings = Settings(_env_file=None, app_env="development", jwt_secret=secrets.token_urlsafe(48))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, app_env="development", jwt_secret=secrets.token_urlsafe(48))
     return create_app(settings).openapi()
 
 

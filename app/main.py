@@ -12,6 +12,7 @@ from app import __version__
 from app.api import api_router, root_router
 from app.auth.policy import replay_guard
 from app.auth.principal import idempotency_scope
+from app.core.audit import GroupCommit
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
@@ -36,6 +37,22 @@ dates lie between 0002-01-01 and 9998-12-31, and instants within years 1 to 9999
 """
 
 
+def tune_garbage_collector() -> None:
+    """Called once the app is built, before it serves.
+
+    Routes, schemas and mappers are ~190k objects that live as long as the process; a full
+    collection walked them all (100+ ms) every few heavy requests. Frozen, the collector leaves
+    them alone and looks only at what requests allocate. A request leaves some cyclic garbage
+    (statements holding their parameter lists); with the default first threshold (700),
+    collections, full ones included, land inside heavy requests every few calls. 10,000
+    allocations between young collections keeps them rare, and the older generations are
+    collected half as often as by default (20, 10).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -43,16 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Routes, schemas and mappers are ~190k objects that live as long as the process; a
-        # full collection walked them all (100+ ms) every few heavy requests. Frozen, the
-        # collector leaves them alone and looks only at what requests allocate.
-        gc.collect()
-        gc.freeze()
-        # A request leaves some cyclic garbage (statements holding their parameter lists);
-        # with the default first threshold (700) collections, full ones included, land inside
-        # heavy requests every few calls. 10,000 allocations between young collections keeps
-        # them rare, and the older generations are collected half as often as by default (20, 10).
-        gc.set_threshold(10_000, 20, 20)
+        tune_garbage_collector()
         stop = asyncio.Event()
         task = None
         in_process = settings.worker_in_process
@@ -79,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.audit_writer = GroupCommit(app.state.sessionmaker)
     app.state.jwt = JwtCodec(settings)
     app.state.limiter = Limiter(settings.redis_url, settings.redis_key_prefix)
     size_hashing_pool(settings.password_hash_threads)

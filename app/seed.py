@@ -3,6 +3,7 @@
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -41,7 +42,8 @@ class DemoWorld:
     api_client: ApiClient | None = None
 
 
-_CLINICS = [
+# (clinic name, its zone, [(email, name, role, zone or None for the clinic's)])
+_CLINICS: list[tuple[str, str, list[tuple[str, str, Role, str | None]]]] = [
     (
         "Demo Clinic",
         "Europe/Berlin",
@@ -126,7 +128,8 @@ async def seed_api_client(session: AsyncSession, world: DemoWorld) -> None:
     )
 
 
-_DEMO_HOMEWORK = [
+# (template slug, schedule rule, reminders, instructions)
+_DEMO_HOMEWORK: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     (
         "thought-record",
         {"rrule": "FREQ=DAILY"},
@@ -188,7 +191,9 @@ async def seed_homework(session: AsyncSession, world: DemoWorld) -> None:
                     "schedule": {"start_date": start.isoformat(), **rule},
                 }
             )
-            assignment = await create_assignment(session, principal, body)
+            created = await create_assignment(session, principal, body)
+            assignment = await session.get(Assignment, created.id)
+            assert assignment is not None
             if slug in ("breathing-exercise", "thought-record"):
                 assignment.goal_id = goal.id
             world.created += 1

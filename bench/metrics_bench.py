@@ -195,8 +195,7 @@ async def metrics_call(target: Target, client_id: uuid.UUID, principal: Any) -> 
 
 async def caseload_call(target: Target) -> int:
     from app.clinics.repository import visible_clients
-    from app.metrics.caseload import caseload_rows
-    from app.metrics.router import MAX_CASELOAD
+    from app.metrics.caseload import MAX_CASELOAD, caseload_rows
 
     async with target.app.state.sessionmaker() as session:
         stmt = visible_clients(target.therapist_principal).limit(MAX_CASELOAD + 1)

@@ -5,13 +5,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiClient, Role, User, UserStatus
 from app.auth.principal import ALL_SCOPES, ROLE_SCOPES, Principal
 from app.auth.tokens import api_client_access_token, user_access_token
 from app.clinics.models import CareTeamMember, Clinic
+from app.core.outbox import Event
 from app.core.passwords import hash_password, hash_secret
 
 PASSWORD = "correct-horse-battery-staple"
@@ -160,6 +161,9 @@ async def build_world(db: AsyncSession, app: object) -> World:
     world.template = await make_template(db, world.clinic, world.therapist)
     world.assignment = await make_assignment(db, world.therapist, world.client)
     await db.commit()
+    # The world is where tests start, not news: its change feed starts empty.
+    await db.execute(delete(Event))
+    await db.commit()
     world.tokens["expired"] = codec.encode(
         {
             "sub": str(world.admin.id),
@@ -231,6 +235,7 @@ async def make_assignment(
     template_id: uuid.UUID | None = None,
     reminders: dict[str, Any] | None = None,
 ):
+    from app.assignments.models import Assignment
     from app.assignments.schemas import AssignmentCreate
     from app.assignments.service import create_assignment
     from app.templates.service import builtin_template_id
@@ -245,7 +250,8 @@ async def make_assignment(
             "reminders": reminders or {},
         }
     )
-    return await create_assignment(db, principal_of(therapist), body)
+    read = await create_assignment(db, principal_of(therapist), body)
+    return await db.get(Assignment, read.id)
 
 
 async def make_completion(db: AsyncSession, client: User, assignment: Any, **fields: Any):
@@ -264,6 +270,7 @@ async def make_completion(db: AsyncSession, client: User, assignment: Any, **fie
 
 
 async def make_goal(db: AsyncSession, author: User, client: User, steps: list[str] | None = None):
+    from app.goals.models import Goal
     from app.goals.schemas import GoalCreate
     from app.goals.service import create_goal
 
@@ -275,9 +282,8 @@ async def make_goal(db: AsyncSession, author: User, client: User, steps: list[st
             "steps": steps if steps is not None else ["Set an alarm"],
         }
     )
-    goal = await create_goal(db, principal_of(author), body)
-    await db.flush()
-    return goal
+    read = await create_goal(db, principal_of(author), body)
+    return await db.get(Goal, read.id)
 
 
 async def make_webhook(

@@ -2,6 +2,7 @@
 killed and restarted as in production, its log kept so that a failing test can show it."""
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import httpx
 BIN = Path(sys.executable).parent
 # Variables of the test run that the server must not inherit.
 _TEST_PREFIXES = ("TEST_", "REQUIRE_", "RUN_CONTRACT", "SCHEMATHESIS_")
+_RUN_SECRET = secrets.token_urlsafe(48)
 
 
 def free_port() -> int:
@@ -41,6 +43,10 @@ def plain_env(database_url: str, **extra: str) -> dict[str, str]:
         # The fuzzer may send a demo email it saw as a `username` with a wrong password: a
         # locked demo account would only end the contract run early.
         LOGIN_MAX_FAILURES="1000000",
+        # One secret for every server of the run, as a deployment has: a token stays good
+        # across a restart (each server runs from its own folder, where development would
+        # otherwise make a secret of its own).
+        JWT_SECRET=_RUN_SECRET,
         **extra,
     )
     return env

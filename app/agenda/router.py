@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Query
 from app.agenda.schemas import Agenda
 from app.agenda.service import agenda_items
 from app.auth.models import User
-from app.auth.policy import CLIENTS, EVERYONE, READ, Policy
+from app.auth.policy import EVERYONE, READ, ClientSelfReader, Policy
 from app.auth.principal import Principal
 from app.clinics.repository import get_visible_client
 from app.core.db import SessionDep
-from app.core.errors import Unprocessable
+from app.core.errors import Unprocessable, field_error
 from app.core.routing import ProblemRoute, problem_responses
 from app.core.time import utcnow
 from app.core.types import CalendarDate
@@ -23,7 +23,6 @@ router = APIRouter(route_class=ProblemRoute, tags=["agenda"], responses=problem_
 AgendaReader = Annotated[
     Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="agenda"))
 ]
-MyAgendaReader = Annotated[Principal, Depends(Policy(CLIENTS, READ, audit="user"))]
 MAX_DAYS = 92
 
 FromDate = Annotated[
@@ -42,18 +41,12 @@ def _window(client: User, start: date | None, end: date | None) -> tuple[date, d
     if end < start:
         raise Unprocessable(
             "`to` is before `from`.",
-            errors=[{"loc": ["query", "to"], "msg": "Before from", "type": "date_order"}],
+            errors=[field_error(["query", "to"], "Before from", "date_order")],
         )
     if (end - start).days + 1 > MAX_DAYS:
         raise Unprocessable(
             f"An agenda spans at most {MAX_DAYS} days.",
-            errors=[
-                {
-                    "loc": ["query", "to"],
-                    "msg": f"More than {MAX_DAYS} days after from",
-                    "type": "range",
-                }
-            ],
+            errors=[field_error(["query", "to"], f"More than {MAX_DAYS} days after from", "range")],
         )
     return start, end
 
@@ -97,7 +90,7 @@ async def get_client_agenda(
     response_model_by_alias=True,
 )
 async def get_my_agenda(
-    session: SessionDep, principal: MyAgendaReader, start: FromDate = None, end: ToDate = None
+    session: SessionDep, principal: ClientSelfReader, start: FromDate = None, end: ToDate = None
 ) -> Agenda:
     client = await get_visible_client(session, principal, principal.id)
     return await _agenda(session, client, start, end)

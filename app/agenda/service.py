@@ -3,13 +3,14 @@
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agenda.schemas import AgendaItem, OccurrenceStatus
 from app.assignments.models import Assignment
 from app.assignments.occurrences import load_timelines
 from app.assignments.recurrence import zone_named
+from app.assignments.repository import overlapping
 from app.auth.models import User
 from app.completions.adherence import key_of
 from app.completions.models import Completion, CompletionStatus
@@ -65,9 +66,7 @@ async def agenda_items(
         (
             await session.execute(
                 select(Assignment).where(
-                    Assignment.client_id == client.id,
-                    Assignment.first_date <= window_end,
-                    or_(Assignment.last_date.is_(None), Assignment.last_date >= window_start),
+                    Assignment.client_id == client.id, overlapping(window_start, window_end)
                 )
             )
         ).scalars()

@@ -5,11 +5,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.assignments.models import Assignment, AssignmentPause, AssignmentSchedule
+from app.assignments.models import AssignmentPause, AssignmentSchedule
 from app.assignments.recurrence import Occurrence, Pause, expand, next_occurrence, next_reminder
 from app.assignments.schedules import Reminders, ScheduleRead
 
@@ -73,8 +74,18 @@ class Timeline:
         return next_reminder(schedule, reminders, schedule.timezone, after, paused=self.pauses)
 
 
+class TimelineOwner(Protocol):
+    """What a timeline needs of an assignment (a row, or a lighter reference to one)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def ended_at(self) -> datetime | None: ...
+
+
 async def load_timelines(
-    session: AsyncSession, assignments: Sequence[Assignment]
+    session: AsyncSession, assignments: Sequence[TimelineOwner]
 ) -> dict[uuid.UUID, Timeline]:
     """Schedules and pauses of many assignments in two queries."""
     ids = [a.id for a in assignments]
@@ -112,7 +123,7 @@ _PARSED: dict[str, ScheduleRead] = {}
 _PARSED_MAX = 65536
 
 
-def parse_schedule(stored: dict) -> ScheduleRead:  # type: ignore[type-arg]
+def parse_schedule(stored: dict[str, Any]) -> ScheduleRead:
     """Stored schedules were validated when written; parsing again is skipped when seen before."""
     key = repr(sorted(stored.items()))
     parsed = _PARSED.get(key)

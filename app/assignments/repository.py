@@ -1,14 +1,13 @@
 """Assignment statements scoped to the principal: the clinic, a therapist's caseload, oneself."""
 
 import uuid
+from datetime import date, datetime
 
-from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Select, and_, or_
 
-from app.assignments.models import Assignment
+from app.assignments.models import Assignment, AssignmentStatus
 from app.auth.principal import Principal
-from app.clinics.repository import client_ids_visible_to
-from app.core import audit
+from app.clinics.repository import ClientOwnedRows
 from app.core.errors import NotFound
 
 
@@ -16,25 +15,39 @@ class AssignmentNotFound(NotFound):
     slug = "assignment-not-found"
 
 
-def visible_assignments(principal: Principal) -> Select[tuple[Assignment]]:
-    return select(Assignment).where(
-        Assignment.clinic_id == principal.clinic_id,
-        *client_ids_visible_to(principal, Assignment.client_id),
+_assignments = ClientOwnedRows(Assignment, AssignmentNotFound, "No such assignment.")
+visible_assignments = _assignments.visible
+get_visible_assignment = _assignments.get
+
+
+def overlapping(start: date, end: date) -> ColumnElement[bool]:
+    """SQL condition: the assignment can have an occurrence between the local dates `start` and
+    `end` (both included); an open-ended one (no last date) reaches every day after its first."""
+    return and_(
+        Assignment.first_date <= end,
+        or_(Assignment.last_date.is_(None), Assignment.last_date >= start),
     )
 
 
-async def get_visible_assignment(
-    session: AsyncSession,
+def matching_assignments(
     principal: Principal,
-    assignment_id: uuid.UUID,
     *,
-    for_update: bool = False,
-) -> Assignment:
-    stmt = visible_assignments(principal).where(Assignment.id == assignment_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    assignment = (await session.execute(stmt)).scalar_one_or_none()
-    if assignment is None:
-        raise AssignmentNotFound("No such assignment.")
-    audit.note(client_id=assignment.client_id)
-    return assignment
+    client_id: uuid.UUID | None = None,
+    status: AssignmentStatus | None = None,
+    template_id: uuid.UUID | None = None,
+    goal_id: uuid.UUID | None = None,
+    updated_since: datetime | None = None,
+) -> Select[Assignment]:
+    """The visible assignments that match every filter given (None: no filter)."""
+    stmt = visible_assignments(principal)
+    for column, value in (
+        (Assignment.client_id, client_id),
+        (Assignment.status, status),
+        (Assignment.template_id, template_id),
+        (Assignment.goal_id, goal_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if updated_since is not None:
+        stmt = stmt.where(Assignment.updated_at >= updated_since)
+    return stmt

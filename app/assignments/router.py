@@ -4,22 +4,17 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy import select
 
 from app.assignments import service
-from app.assignments.models import Assignment, AssignmentStatus
-from app.assignments.occurrences import load_timelines
-from app.assignments.repository import get_visible_assignment, visible_assignments
+from app.assignments.models import AssignmentStatus
+from app.assignments.repository import get_visible_assignment
 from app.assignments.schemas import AssignmentCreate, AssignmentRead, AssignmentUpdate
-from app.auth.models import User
 from app.auth.policy import EVERYONE, READ, STAFF, WRITE, Policy
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, check_if_match, set_etag
-from app.core.outbox import emit
-from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
+from app.core.pagination import ListParamsDep, Page
 from app.core.routing import ProblemRoute, problem_responses
-from app.core.time import utcnow
 
 router = APIRouter(
     route_class=ProblemRoute, tags=["assignments"], responses=problem_responses(401, 403)
@@ -32,12 +27,6 @@ AssignmentWriter = Annotated[
 ]
 
 
-async def _reads(session: SessionDep, assignments: list[Assignment]) -> list[AssignmentRead]:
-    timelines = await load_timelines(session, assignments)
-    now = utcnow()
-    return [service.assignment_read(a, timelines[a.id], now) for a in assignments]
-
-
 @router.post(
     "/assignments",
     operation_id="createAssignment",
@@ -48,11 +37,9 @@ async def _reads(session: SessionDep, assignments: list[Assignment]) -> list[Ass
 async def create_assignment(
     body: AssignmentCreate, session: SessionDep, principal: AssignmentWriter, response: Response
 ) -> AssignmentRead:
-    assignment = await service.create_assignment(session, principal, body)
-    response.headers["Location"] = f"/v1/assignments/{assignment.id}"
-    set_etag(response, assignment.version)
-    read = (await _reads(session, [assignment]))[0]
-    emit(session, "assignment.created", read)
+    read = await service.create_assignment(session, principal, body)
+    response.headers["Location"] = f"/v1/assignments/{read.id}"
+    set_etag(response, read.version)
     return read
 
 
@@ -66,19 +53,15 @@ async def list_assignments(
     template_id: uuid.UUID | None = None,
     goal_id: uuid.UUID | None = None,
 ) -> Page[AssignmentRead]:
-    stmt = visible_assignments(principal)
-    for column, value in (
-        (Assignment.client_id, client_id),
-        (Assignment.status, status),
-        (Assignment.template_id, template_id),
-        (Assignment.goal_id, goal_id),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if params.updated_since is not None:
-        stmt = stmt.where(Assignment.updated_at >= params.updated_since)
-    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Assignment.id)])
-    return Page(items=await _reads(session, rows), next_cursor=cursor)
+    return await service.list_assignments(
+        session,
+        principal,
+        params,
+        client_id=client_id,
+        status=status,
+        template_id=template_id,
+        goal_id=goal_id,
+    )
 
 
 @router.get(
@@ -92,7 +75,7 @@ async def get_assignment(
 ) -> AssignmentRead:
     assignment = await get_visible_assignment(session, principal, assignment_id)
     set_etag(response, assignment.version)
-    return (await _reads(session, [assignment]))[0]
+    return (await service.assignment_reads(session, [assignment]))[0]
 
 
 @router.patch(
@@ -111,12 +94,8 @@ async def update_assignment(
 ) -> AssignmentRead:
     assignment = await get_visible_assignment(session, principal, assignment_id, for_update=True)
     check_if_match(if_match, assignment.version)
-    client_tz = await session.scalar(select(User.timezone).where(User.id == assignment.client_id))
-    await service.update_assignment(session, str(client_tz), assignment, body)
-    set_etag(response, assignment.version)
-    read = (await _reads(session, [assignment]))[0]
-    cancelled = body.status == AssignmentStatus.cancelled
-    emit(session, "assignment.cancelled" if cancelled else "assignment.updated", read)
+    read = await service.update_assignment(session, assignment, body)
+    set_etag(response, read.version)
     return read
 
 
@@ -136,4 +115,3 @@ async def cancel_assignment(
     assignment = await get_visible_assignment(session, principal, assignment_id, for_update=True)
     check_if_match(if_match, assignment.version)
     await service.cancel_assignment(session, assignment)
-    emit(session, "assignment.cancelled", (await _reads(session, [assignment]))[0])

@@ -22,14 +22,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache, lru_cache
 from itertools import islice
-from typing import Annotated
+from typing import Annotated, Literal
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY
 from dateutil.rrule import rrule as DateutilRule
 from dateutil.rrule import weekday as DateutilWeekday
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from app.core.schemas import Schema
 from app.core.types import CalendarDate
 
 MAX_COUNT = 1000
@@ -130,7 +131,8 @@ class RuleParts:
         return frozenset(WEEKDAYS.index(token) for token in self.byday)
 
 
-_DATEUTIL_FREQ = {"DAILY": DAILY, "WEEKLY": WEEKLY, "MONTHLY": MONTHLY}
+# dateutil's frequency constants are the literals 3, 2 and 1.
+_DATEUTIL_FREQ: dict[str, Literal[1, 2, 3]] = {"DAILY": DAILY, "WEEKLY": WEEKLY, "MONTHLY": MONTHLY}
 
 
 @cache
@@ -295,10 +297,8 @@ LocalTime = Annotated[
 MinutesBefore = Annotated[int, Field(strict=True, ge=0, le=MAX_MINUTES_BEFORE)]
 
 
-class Schedule(BaseModel):
+class Schedule(Schema):
     """When an assignment's occurrences fall, in the client's local dates and wall-clock times."""
-
-    model_config = ConfigDict(extra="forbid")
 
     start_date: CalendarDate
     end_date: CalendarDate | None = None
@@ -406,13 +406,11 @@ class Schedule(BaseModel):
 class ScheduleRead(Schedule):
     """A schedule as answered: the time zone is always filled in."""
 
-    timezone: str = Field(examples=["Europe/Berlin"])  # type: ignore[assignment]
+    timezone: str = Field(examples=["Europe/Berlin"])
 
 
-class Reminders(BaseModel):
+class Reminders(Schema):
     """When to remind the client: before timed occurrences, or at a set time on untimed days."""
-
-    model_config = ConfigDict(extra="forbid")
 
     minutes_before: Annotated[
         list[MinutesBefore],

@@ -4,10 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.assignments.models import AssignmentStatus
 from app.assignments.schedules import Reminders, Schedule, ScheduleRead
+from app.core.schemas import Schema
 from app.core.types import NOT_BLANK
 from app.templates.definitions import TemplateKind
 
@@ -18,9 +19,7 @@ Instructions = Annotated[str, StringConstraints(max_length=20000)]
 Minutes = Annotated[int, Field(strict=True, ge=1, le=600)]
 
 
-class AssignmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AssignmentCreate(Schema):
     client_id: uuid.UUID
     template_id: uuid.UUID
     template_version: Annotated[int, Field(strict=True, ge=1)] | None = Field(
@@ -38,9 +37,7 @@ class AssignmentCreate(BaseModel):
     reminders: Reminders = Field(default_factory=Reminders)
 
 
-class AssignmentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AssignmentUpdate(Schema):
     title: Title | None = None
     instructions: Instructions | None = None
     estimated_minutes: Minutes | None = None

@@ -17,11 +17,15 @@ from app.assignments.models import (
 )
 from app.assignments.occurrences import Timeline, load_timelines
 from app.assignments.recurrence import schedule_dates
+from app.assignments.repository import matching_assignments
 from app.assignments.schedules import Reminders, ScheduleRead
 from app.assignments.schemas import AssignmentCreate, AssignmentRead, AssignmentUpdate
+from app.auth.models import User
 from app.auth.principal import Principal
 from app.clinics.repository import get_visible_client
-from app.core.errors import Conflict, Unprocessable
+from app.core.errors import Conflict, Unprocessable, field_error
+from app.core.outbox import emit
+from app.core.pagination import ListParams, Page, SortKey, paginate_rows
 from app.core.time import utcnow
 from app.templates.models import TemplateStatus
 from app.templates.repository import (
@@ -66,13 +70,7 @@ async def _check_goal(session: AsyncSession, goal_id: uuid.UUID, client_id: uuid
     if found is None:
         raise Unprocessable(
             "The goal does not exist or belongs to another client.",
-            errors=[
-                {
-                    "loc": ["body", "goal_id"],
-                    "msg": "No such goal for this client",
-                    "type": "not_found",
-                }
-            ],
+            errors=[field_error(["body", "goal_id"], "No such goal for this client", "not_found")],
         )
 
 
@@ -93,7 +91,53 @@ def last_date_of(schedule: ScheduleRead) -> date | None:
     return None
 
 
+async def assignment_reads(
+    session: AsyncSession, assignments: list[Assignment]
+) -> list[AssignmentRead]:
+    """Assignments as the API shows them: the timelines of all of them in one load."""
+    timelines = await load_timelines(session, assignments)
+    now = utcnow()
+    return [assignment_read(a, timelines[a.id], now) for a in assignments]
+
+
+async def _announce(session: AsyncSession, assignment: Assignment, type_: str) -> AssignmentRead:
+    """The assignment as the API answers it, queued as the payload of the event `type_`."""
+    read = (await assignment_reads(session, [assignment]))[0]
+    emit(session, type_, read)
+    return read
+
+
+async def list_assignments(
+    session: AsyncSession,
+    principal: Principal,
+    params: ListParams,
+    *,
+    client_id: uuid.UUID | None = None,
+    status: AssignmentStatus | None = None,
+    template_id: uuid.UUID | None = None,
+    goal_id: uuid.UUID | None = None,
+) -> Page[AssignmentRead]:
+    stmt = matching_assignments(
+        principal,
+        client_id=client_id,
+        status=status,
+        template_id=template_id,
+        goal_id=goal_id,
+        updated_since=params.updated_since,
+    )
+    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Assignment.id)])
+    return Page(items=await assignment_reads(session, rows), next_cursor=cursor)
+
+
 async def create_assignment(
+    session: AsyncSession, principal: Principal, body: AssignmentCreate
+) -> AssignmentRead:
+    """Give the client the template; announced as `assignment.created`."""
+    assignment = await _add_assignment(session, principal, body)
+    return await _announce(session, assignment, "assignment.created")
+
+
+async def _add_assignment(
     session: AsyncSession, principal: Principal, body: AssignmentCreate
 ) -> Assignment:
     client = await get_visible_client(session, principal, body.client_id)
@@ -101,16 +145,14 @@ async def create_assignment(
     if template.status == TemplateStatus.archived:
         raise TemplateArchived(
             "This template is archived; it cannot be assigned any more.",
-            errors=[{"loc": ["body", "template_id"], "msg": "Archived", "type": "archived"}],
+            errors=[field_error(["body", "template_id"], "Archived", "archived")],
         )
     try:
         version = await get_version(session, template, body.template_version or template.version)
     except TemplateVersionNotFound:
         raise Unprocessable(
             "The template has no such version.",
-            errors=[
-                {"loc": ["body", "template_version"], "msg": "No such version", "type": "not_found"}
-            ],
+            errors=[field_error(["body", "template_version"], "No such version", "not_found")],
         ) from None
     definition = definition_of(version)
     if body.goal_id is not None:
@@ -176,7 +218,7 @@ async def _transition(
     if target not in _TRANSITIONS.get(current, set()):
         raise InvalidTransition(
             f"An assignment cannot go from {current} to {target}.",
-            errors=[{"loc": ["body", "status"], "msg": "Invalid transition", "type": "transition"}],
+            errors=[field_error(["body", "status"], "Invalid transition", "transition")],
         )
     if target == AssignmentStatus.paused:
         session.add(AssignmentPause(assignment_id=assignment.id, paused_at=now))
@@ -194,8 +236,22 @@ async def _transition(
 
 
 async def update_assignment(
-    session: AsyncSession, client_timezone: str, assignment: Assignment, body: AssignmentUpdate
-) -> None:
+    session: AsyncSession, assignment: Assignment, body: AssignmentUpdate
+) -> AssignmentRead:
+    """Change what was sent; announced as `assignment.updated`, or `assignment.cancelled`
+    when the change cancels it."""
+    await _change(session, assignment, body)
+    cancelled = body.status == AssignmentStatus.cancelled
+    return await _announce(
+        session, assignment, "assignment.cancelled" if cancelled else "assignment.updated"
+    )
+
+
+async def _client_timezone(session: AsyncSession, client_id: uuid.UUID) -> str:
+    return str(await session.scalar(select(User.timezone).where(User.id == client_id)))
+
+
+async def _change(session: AsyncSession, assignment: Assignment, body: AssignmentUpdate) -> None:
     if AssignmentStatus(assignment.status) in FINAL_STATUSES and body.model_fields_set - {"status"}:
         raise InvalidTransition(f"A {assignment.status} assignment cannot change any more.")
     now = utcnow()
@@ -210,6 +266,8 @@ async def update_assignment(
     if body.reminders is not None:
         assignment.reminders = body.reminders.model_dump(mode="json")
     if body.schedule is not None:
+        # A schedule without its own zone takes the client's: read only when one is sent.
+        client_timezone = await _client_timezone(session, assignment.client_id)
         await _change_schedule(session, assignment, body.schedule.resolved(client_timezone), now)
     if body.status is not None:
         await _transition(session, assignment, body.status, now)
@@ -218,12 +276,14 @@ async def update_assignment(
 
 
 async def cancel_assignment(session: AsyncSession, assignment: Assignment) -> None:
+    """Cancel it (again is a no-op); announced as `assignment.cancelled` either way."""
     if assignment.status != AssignmentStatus.cancelled:
         if AssignmentStatus(assignment.status) == AssignmentStatus.completed:
             raise InvalidTransition("A completed assignment cannot be cancelled.")
         await _transition(session, assignment, AssignmentStatus.cancelled, utcnow())
         await session.flush()
         await refresh_next_reminder(session, assignment)
+    await _announce(session, assignment, "assignment.cancelled")
 
 
 async def refresh_next_reminder(

@@ -1,6 +1,7 @@
 """The password policy: length bounds and not the account's own email."""
 
 from app.auth.errors import WeakPassword
+from app.core.errors import field_error
 
 MIN_LENGTH = 10
 MAX_LENGTH = 128
@@ -17,6 +18,4 @@ def check_password_policy(
     elif password.strip().lower() == email.strip().lower():
         problem = "Password must not be the email address."
     if problem:
-        raise WeakPassword(
-            problem, errors=[{"loc": list(loc), "msg": problem, "type": "password_policy"}]
-        )
+        raise WeakPassword(problem, errors=[field_error(loc, problem, "password_policy")])

@@ -10,14 +10,14 @@ not see are a different matter, answered 404 by the scoped statements of each se
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 
 from app.auth.models import Role
 from app.auth.principal import CurrentPrincipal, Principal, Scope, principal_from_token
 from app.core.access import AccessRule
-from app.core.errors import AppError, Forbidden
+from app.core.errors import AppError, Forbidden, field_error
 
 READ, WRITE, FHIR_READ, AUDIT_READ = (
     Scope.homework_read,
@@ -45,7 +45,7 @@ class Policy(AccessRule):
     public: bool = field(default=False, init=False)
 
     @property
-    def audit_resource(self) -> str | None:  # type: ignore[override]
+    def audit_resource(self) -> str | None:
         return self.audit
 
     def required_scopes(self) -> tuple[str, ...]:
@@ -80,6 +80,14 @@ class Policy(AccessRule):
         }
 
 
+# The policies that routers of several domains share, declared once; a policy only one router
+# uses stays with that router.
+AdminReader = Annotated[Principal, Depends(Policy(ADMINS, READ))]
+AdminWriter = Annotated[Principal, Depends(Policy(ADMINS, WRITE))]
+# A client reading their own record (`/v1/me/...`), audited as a read of that user.
+ClientSelfReader = Annotated[Principal, Depends(Policy(CLIENTS, READ, audit="user"))]
+
+
 class ScopeNotHeld(Forbidden):
     slug = "scope-not-held"
 
@@ -89,7 +97,7 @@ def require_scopes(principal: Principal, needed: set[str], loc: list[str | int])
     missing = sorted(set(needed) - set(principal.scopes))
     if missing:
         detail = f"Your token lacks {', '.join(missing)}; you cannot grant what you do not hold."
-        raise ScopeNotHeld(detail, errors=[{"loc": loc, "msg": detail, "type": "scope"}])
+        raise ScopeNotHeld(detail, errors=[field_error(loc, detail, "scope")])
 
 
 async def replay_guard(request: Request) -> Response | None:

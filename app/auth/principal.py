@@ -10,11 +10,13 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword
 from fastapi.security import OAuth2
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from app.auth.models import ApiClient, Role, User, UserStatus
 from app.core.db import SessionDep
 from app.core.errors import Unauthorized
 from app.core.jwt import TokenError
+from app.core.unit_of_work import set_actor
 
 
 class Scope(enum.StrEnum):
@@ -55,10 +57,6 @@ class Principal:
         return self.role is None
 
     @property
-    def is_admin(self) -> bool:
-        return self.role == Role.admin
-
-    @property
     def is_therapist(self) -> bool:
         return self.role == Role.therapist
 
@@ -83,7 +81,7 @@ class BearerToken(OAuth2):
         )
         super().__init__(flows=flows, scheme_name="OAuth2", auto_error=False)
 
-    async def __call__(self, request: Request) -> str | None:
+    async def __call__(self, request: HTTPConnection) -> str | None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -139,7 +137,7 @@ async def current_principal(
             headers={"WWW-Authenticate": "Bearer"},
         )
     principal = await principal_from_token(request, session, token)
-    request.state.principal = principal
+    set_actor(request, principal)
     return principal
 
 

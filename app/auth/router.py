@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.auth.models import User
+from app.auth.login import change_password, password_login
 from app.auth.policy import EVERYONE, READ, WRITE, Policy
 from app.auth.principal import Principal
 from app.auth.schemas import (
@@ -21,28 +21,19 @@ from app.auth.schemas import (
     TokenResponse,
     UserRead,
 )
-from app.auth.service import (
-    accept_invitation,
-    check_current_password,
-    normalize_email,
-    replace_password,
-)
+from app.auth.service import accept_invitation, own_account, update_own_account
 from app.auth.tokens import (
     GrantError,
     IssuedTokens,
-    LoginFailed,
     client_credentials_grant,
-    password_grant,
     refresh_grant,
     revoke_refresh_token,
-    revoke_user_tokens,
 )
 from app.core import audit
 from app.core.access import Public
 from app.core.db import SessionDep
 from app.core.errors import TYPE_PREFIX, request_id_of
 from app.core.etag import IfMatch, check_if_match, set_etag
-from app.core.ratelimit import Throttle
 from app.core.routing import ProblemRoute, problem_responses
 
 router = APIRouter(route_class=ProblemRoute)
@@ -62,7 +53,7 @@ _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _oauth_error(request: Request, exc: GrantError) -> JSONResponse:
     body = OAuthError(
-        error=exc.error,  # type: ignore[arg-type]
+        error=exc.error,
         error_description=exc.description,
         type=TYPE_PREFIX + exc.error.replace("_", "-"),
         title="Token request refused",
@@ -108,18 +99,6 @@ def _tokens(issued: IssuedTokens) -> JSONResponse:
 FormStr = Annotated[str | None, Form(max_length=4096)]
 
 
-def _password_throttle(request: Request, name: str, detail: str) -> Throttle:
-    """Wrong passwords per account and window (login_max_failures, login_window_seconds)."""
-    settings = request.app.state.settings
-    return Throttle(
-        request.app.state.limiter,
-        name,
-        settings.login_max_failures,
-        settings.login_window_seconds,
-        detail=detail,
-    )
-
-
 @router.post(
     "/auth/token",
     operation_id="createToken",
@@ -158,36 +137,18 @@ async def create_token(
         if grant_type == "password":
             if not username or password is None:
                 raise GrantError("invalid_request", "username and password are required.")
-            # Per email, reserved before the password is verified: a burst of guesses verifies
-            # at most login_max_failures of them per window, across processes with Redis.
-            throttle = _password_throttle(
-                request,
-                "login",
-                "Too many failed logins for this account; wait before trying again.",
-            )
-            account = normalize_email(username)
-            await throttle.reserve(account)
-            try:
-                issued = await password_grant(
+            return _tokens(
+                await password_login(
                     session,
                     app.state.jwt,
                     app.state.settings,
+                    app.state.limiter,
                     email=username,
                     password=password,
                     scope=scope,
                     clinic_id=clinic_id,
                 )
-            except LoginFailed as exc:
-                if exc.account is not None:
-                    audit.note(
-                        actor_id=exc.account.id,
-                        actor_role=exc.account.role.value,
-                        clinic_id=exc.account.clinic_id,
-                        resource_id=exc.account.id,
-                    )
-                raise
-            await throttle.clear(account)
-            return _tokens(issued)
+            )
         if grant_type == "refresh_token":
             if not refresh_token:
                 raise GrantError("invalid_request", "refresh_token is required.")
@@ -277,12 +238,6 @@ MeReader = Annotated[Principal, Depends(Policy(EVERYONE, READ, audit="user"))]
 MeWriter = Annotated[Principal, Depends(Policy(EVERYONE, WRITE, audit="user"))]
 
 
-async def _me(session: SessionDep, principal: Principal) -> User:
-    user = await session.get(User, principal.id)
-    assert user is not None  # the principal dependency just found it active
-    return user
-
-
 @router.get(
     "/me",
     operation_id="getMe",
@@ -291,7 +246,7 @@ async def _me(session: SessionDep, principal: Principal) -> User:
     responses=problem_responses(401, 403),
 )
 async def get_me(session: SessionDep, principal: MeReader, response: Response) -> UserRead:
-    user = await _me(session, principal)
+    user = await own_account(session, principal.id)
     set_etag(response, user.version)
     return UserRead.model_validate(user)
 
@@ -310,13 +265,11 @@ async def update_me(
     response: Response,
     if_match: IfMatch = None,
 ) -> UserRead:
-    user = await _me(session, principal)
+    user = await own_account(session, principal.id)
     check_if_match(if_match, user.version)
-    for field, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
-        setattr(user, field, value)
-    await session.flush()
-    set_etag(response, user.version)
-    return UserRead.model_validate(user)
+    read = await update_own_account(session, user, body)
+    set_etag(response, read.version)
+    return read
 
 
 @router.post(
@@ -332,14 +285,11 @@ async def change_my_password(
 ) -> None:
     """Wrong current passwords are throttled per account like logins (429 with Retry-After):
     a stolen access token does not buy unlimited guesses at the password."""
-    throttle = _password_throttle(
-        request,
-        "password-change",
-        "Too many wrong passwords for this account; wait before trying again.",
+    await change_password(
+        session,
+        request.app.state.settings,
+        request.app.state.limiter,
+        principal.id,
+        current=body.current_password,
+        new=body.new_password,
     )
-    account = str(principal.id)
-    await throttle.reserve(account)
-    verified = await check_current_password(session, principal.id, body.current_password)
-    await throttle.clear(account)
-    await replace_password(session, principal.id, verified, body.new_password)
-    await revoke_user_tokens(session, principal.id)

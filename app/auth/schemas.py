@@ -9,11 +9,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from app.auth.models import Role, UserStatus
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.auth.principal import Scope
+from app.core.schemas import Schema
 from app.core.types import Name, TimeZoneName
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TokenResponse(BaseModel):
@@ -26,17 +23,20 @@ class TokenResponse(BaseModel):
     scope: str
 
 
+OAuthErrorCode = Literal[
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+]
+
+
 class OAuthError(BaseModel):
     """RFC 6749 §5.2 error body, with the problem-details members alongside."""
 
-    error: Literal[
-        "invalid_request",
-        "invalid_client",
-        "invalid_grant",
-        "unauthorized_client",
-        "unsupported_grant_type",
-        "invalid_scope",
-    ]
+    error: OAuthErrorCode
     error_description: str
     type: str
     title: str
@@ -59,25 +59,25 @@ class UserRead(BaseModel):
     version: int
 
 
-class MeUpdate(StrictModel):
+class MeUpdate(Schema):
     display_name: Name | None = None
     timezone: TimeZoneName | None = None
 
 
-class PasswordChange(StrictModel):
+class PasswordChange(Schema):
     current_password: str = Field(min_length=1, max_length=128)
     # The policy's bounds, so that the contract states them (the policy still checks them).
     new_password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
 
 
-class StaffCreate(StrictModel):
+class StaffCreate(Schema):
     email: EmailStr = Field(max_length=320)
     display_name: Name
     role: Literal[Role.admin, Role.therapist]
     timezone: TimeZoneName | None = None
 
 
-class StaffUpdate(StrictModel):
+class StaffUpdate(Schema):
     display_name: Name | None = None
     timezone: TimeZoneName | None = None
     status: Literal[UserStatus.active, UserStatus.deactivated] | None = Field(
@@ -94,12 +94,12 @@ class StaffCreated(UserRead):
     invitation: InvitationRead
 
 
-class InvitationAccept(StrictModel):
+class InvitationAccept(Schema):
     code: str = Field(min_length=1, max_length=200)
     password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
 
 
-class ApiClientCreate(StrictModel):
+class ApiClientCreate(Schema):
     name: Name
     scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
 

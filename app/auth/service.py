@@ -12,14 +12,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.errors import EmailTaken
 from app.auth.models import Invitation, Role, User, UserStatus
 from app.auth.passwords import check_password_policy
-from app.core.errors import Conflict, Unprocessable
+from app.auth.schemas import MeUpdate, UserRead
+from app.core.errors import Conflict, Unprocessable, field_error
 from app.core.passwords import hash_password, hash_secret, new_secret, verify_password
 from app.core.time import utcnow
 
@@ -101,7 +102,7 @@ async def create_user(
 def _email_taken() -> EmailTaken:
     return EmailTaken(
         "A user of this clinic already has this email.",
-        errors=[{"loc": ["body", "email"], "msg": "Email already in use", "type": "unique"}],
+        errors=[field_error(["body", "email"], "Email already in use", "unique")],
     )
 
 
@@ -142,7 +143,7 @@ async def accept_invitation(session: AsyncSession, code: str, password: str) -> 
     """Activate the one membership the code was issued for, and no other."""
     invalid = InvalidInvitation(
         "The invitation code is invalid, expired or already used.",
-        errors=[{"loc": ["body", "code"], "msg": "Invalid invitation code", "type": "invitation"}],
+        errors=[field_error(["body", "code"], "Invalid invitation code", "invitation")],
     )
     found = await _open_invitation(session, code)
     if found is None:
@@ -163,7 +164,8 @@ async def accept_invitation(session: AsyncSession, code: str, password: str) -> 
         )
         .values(used_at=utcnow())
     )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    assert isinstance(spent, CursorResult)  # an UPDATE's result counts the rows it changed
+    if spent.rowcount != 1:
         raise invalid
     set_password_hash(user, password_hash)
     await session.flush()
@@ -187,6 +189,21 @@ async def _open_invitation(
         )
     ).one_or_none()
     return None if row is None else (row.id, row.user_id, row.email)
+
+
+async def own_account(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """The signed-in user's own row."""
+    user = await session.get(User, user_id)
+    assert user is not None  # the principal dependency just found it active
+    return user
+
+
+async def update_own_account(session: AsyncSession, user: User, body: MeUpdate) -> UserRead:
+    """Change one's display name or time zone (what was sent)."""
+    for field, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(user, field, value)
+    await session.flush()
+    return UserRead.model_validate(user)
 
 
 @dataclass(frozen=True)
@@ -228,7 +245,7 @@ async def replace_password(
 def _wrong_password() -> "WrongPassword":
     return WrongPassword(
         "The current password is wrong.",
-        errors=[{"loc": ["body", "current_password"], "msg": "Wrong password", "type": "password"}],
+        errors=[field_error(["body", "current_password"], "Wrong password", "password")],
     )
 
 

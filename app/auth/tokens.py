@@ -4,11 +4,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiClient, RefreshToken, Role, User, UserStatus
 from app.auth.principal import ALL_SCOPES, ROLE_SCOPES
+from app.auth.schemas import OAuthErrorCode
 from app.auth.service import normalize_email, release_before_hashing
 from app.core.config import Settings
 from app.core.jwt import JwtCodec
@@ -27,7 +28,7 @@ from app.core.transactions import write_intent
 class GrantError(Exception):
     """An OAuth2 error (RFC 6749 §5.2): `error` code, description and HTTP status."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(self, error: OAuthErrorCode, description: str, status: int = 400) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
@@ -225,7 +226,8 @@ async def refresh_grant(
         .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
         .values(used_at=now)
     )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    assert isinstance(spent, CursorResult)  # an UPDATE's result counts the rows it changed
+    if spent.rowcount != 1:
         await revoke_family(session, row.family_id)
         raise GrantError(
             "invalid_grant", "The refresh token was already used; its family is revoked.", 401

@@ -1,18 +1,25 @@
 """Statements already scoped to the principal: what is not visible is simply not found."""
 
 import uuid
+from datetime import datetime
+from typing import ClassVar, Generic, Protocol, TypeVar
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import ColumnElement, Exists, Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
-from app.auth.models import Role, User
+from app.auth.models import Role, User, UserStatus
 from app.auth.principal import Principal
 from app.clinics.errors import ClientNotFound
-from app.clinics.models import CareTeamMember
+from app.clinics.models import CareTeamMember, ClientExternalId
 from app.core import audit
+from app.core.errors import NotFound
+
+# A client id column: of a client-owned table, `User.id`, or the feed's nullable `Event.client_id`.
+ClientIdColumn = InstrumentedAttribute[uuid.UUID] | InstrumentedAttribute[uuid.UUID | None]
 
 
-def on_care_team(therapist_id: uuid.UUID, client_id_column) -> object:  # type: ignore[no-untyped-def]
+def on_care_team(therapist_id: uuid.UUID, client_id_column: ClientIdColumn) -> Exists:
     """SQL condition: the therapist works with the client in `client_id_column`."""
     return exists().where(
         CareTeamMember.client_id == client_id_column,
@@ -20,7 +27,9 @@ def on_care_team(therapist_id: uuid.UUID, client_id_column) -> object:  # type: 
     )
 
 
-def client_ids_visible_to(principal: Principal, client_id_column) -> list[object]:  # type: ignore[no-untyped-def]
+def client_ids_visible_to(
+    principal: Principal, client_id_column: ClientIdColumn
+) -> list[ColumnElement[bool]]:
     """Conditions that limit any client-owned table (by its client id column) to the principal.
     The table must also carry the clinic check; every client-owned row has a clinic id."""
     if principal.is_client:
@@ -30,12 +39,85 @@ def client_ids_visible_to(principal: Principal, client_id_column) -> list[object
     return []  # admins and API clients see the whole clinic
 
 
-def visible_clients(principal: Principal) -> Select[tuple[User]]:
+class ClientOwned(Protocol):
+    """A table whose every row belongs to one client of one clinic."""
+
+    id: ClassVar[InstrumentedAttribute[uuid.UUID]]
+    clinic_id: ClassVar[InstrumentedAttribute[uuid.UUID]]
+    client_id: ClassVar[InstrumentedAttribute[uuid.UUID]]
+
+
+Owned = TypeVar("Owned", bound=ClientOwned)
+
+
+class ClientOwnedRows(Generic[Owned]):
+    """The statements of one client-owned table, scoped to the principal: what it may not see
+    is not found (`not_found`, a 404), and what it reads is noted for the audit row."""
+
+    def __init__(self, model: type[Owned], not_found: type[NotFound], message: str) -> None:
+        self.model, self.not_found, self.message = model, not_found, message
+
+    def visible(self, principal: Principal) -> Select[Owned]:
+        return select(self.model).where(
+            self.model.clinic_id == principal.clinic_id,
+            *client_ids_visible_to(principal, self.model.client_id),
+        )
+
+    async def get(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        row_id: uuid.UUID,
+        *,
+        for_update: bool = False,
+    ) -> Owned:
+        stmt = self.visible(principal).where(self.model.id == row_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await session.execute(stmt)).scalar_one_or_none()
+        if row is None:
+            raise self.not_found(self.message)
+        audit.note(client_id=row.client_id)
+        return row
+
+
+def visible_clients(principal: Principal) -> Select[User]:
     return select(User).where(
         User.clinic_id == principal.clinic_id,
         User.role == Role.client,
         *client_ids_visible_to(principal, User.id),
     )
+
+
+def matching_clients(
+    principal: Principal,
+    *,
+    external_id: tuple[str, str] | None = None,
+    status: UserStatus | None = None,
+    name_part: str | None = None,
+    updated_since: datetime | None = None,
+) -> Select[User]:
+    """The visible clients that match every filter given (None: no filter): an external id as
+    (system, value), a status, part of the name (any case)."""
+    stmt = visible_clients(principal)
+    if external_id is not None:
+        system, value = external_id
+        stmt = stmt.where(
+            exists().where(
+                ClientExternalId.client_id == User.id,
+                ClientExternalId.system == system,
+                ClientExternalId.value == value,
+            )
+        )
+    if status is not None:
+        stmt = stmt.where(User.status == status)
+    if name_part is not None:
+        stmt = stmt.where(
+            func.lower(User.display_name).contains(name_part.lower(), autoescape=True)
+        )
+    if updated_since is not None:
+        stmt = stmt.where(User.updated_at >= updated_since)
+    return stmt
 
 
 async def get_visible_client(

@@ -4,18 +4,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from sqlalchemy import exists, func
 
-from app.auth.models import User, UserStatus
+from app.auth.models import UserStatus
 from app.auth.policy import EVERYONE, READ, STAFF, WRITE, Policy
 from app.auth.principal import Principal
 from app.auth.schemas import InvitationRead
 from app.auth.service import issue_invitation
 from app.clinics import service
-from app.clinics.models import ClientExternalId
-from app.clinics.repository import get_visible_client, visible_clients
+from app.clinics.repository import get_visible_client
 from app.clinics.schemas import (
-    CareTeamMemberRead,
     CareTeamRead,
     CareTeamUpdate,
     ClientCreate,
@@ -23,12 +20,10 @@ from app.clinics.schemas import (
     ClientRead,
     ClientUpdate,
 )
-from app.core import audit
 from app.core.db import SessionDep
-from app.core.errors import Unprocessable
+from app.core.errors import Unprocessable, field_error
 from app.core.etag import IfMatch, check_if_match, set_etag
-from app.core.outbox import emit
-from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
+from app.core.pagination import ListParamsDep, Page
 from app.core.routing import ProblemRoute, problem_responses
 
 router = APIRouter(
@@ -52,13 +47,7 @@ def _external_id_filter(value: str) -> tuple[str, str]:
     if not sep or not system or not ident:
         raise Unprocessable(
             "external_id must look like system|value.",
-            errors=[
-                {
-                    "loc": ["query", "external_id"],
-                    "msg": "Expected system|value",
-                    "type": "value_error",
-                }
-            ],
+            errors=[field_error(["query", "external_id"], "Expected system|value", "value_error")],
         )
     return system, ident
 
@@ -84,24 +73,14 @@ async def list_clients(
         str | None, Query(min_length=1, max_length=100, description="Part of the name.")
     ] = None,
 ) -> Page[ClientRead]:
-    stmt = visible_clients(principal)
-    if external_id is not None:
-        system, value = _external_id_filter(external_id)
-        stmt = stmt.where(
-            exists().where(
-                ClientExternalId.client_id == User.id,
-                ClientExternalId.system == system,
-                ClientExternalId.value == value,
-            )
-        )
-    if status is not None:
-        stmt = stmt.where(User.status == status)
-    if q is not None:
-        stmt = stmt.where(func.lower(User.display_name).contains(q.lower(), autoescape=True))
-    if params.updated_since is not None:
-        stmt = stmt.where(User.updated_at >= params.updated_since)
-    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(User.id)])
-    return Page(items=await service.client_reads(session, rows), next_cursor=cursor)
+    return await service.list_clients(
+        session,
+        principal,
+        params,
+        external_id=_external_id_filter(external_id) if external_id is not None else None,
+        status=status,
+        name_part=q,
+    )
 
 
 @router.post(
@@ -114,17 +93,9 @@ async def list_clients(
 async def create_client(
     body: ClientCreate, session: SessionDep, principal: ClientWriter, response: Response
 ) -> ClientCreated:
-    client = await service.create_client(session, principal, body)
-    audit.note(client_id=client.id)  # names the new client (audit row, stored replay)
-    code, expires_at = await issue_invitation(
-        session, client, principal.id if not principal.is_api_client else None
-    )
-    response.headers["Location"] = f"/v1/clients/{client.id}"
-    read = (await service.client_reads(session, [client]))[0]
-    emit(session, "client.created", read, client_id=client.id)
-    return ClientCreated(
-        **read.model_dump(), invitation=InvitationRead(code=code, expires_at=expires_at)
-    )
+    created = await service.create_client(session, principal, body)
+    response.headers["Location"] = f"/v1/clients/{created.id}"
+    return created
 
 
 @router.get(
@@ -157,21 +128,9 @@ async def update_client(
 ) -> ClientRead:
     client = await get_visible_client(session, principal, client_id)
     check_if_match(if_match, client.version)
-    await service.update_client(session, client, body)
-    set_etag(response, client.version)
-    read = (await service.client_reads(session, [client]))[0]
-    emit(session, "client.updated", read, client_id=client.id)
+    read = await service.update_client(session, client, body)
+    set_etag(response, read.version)
     return read
-
-
-async def _care_team_read(session: SessionDep, client: User) -> CareTeamRead:
-    members = await service.care_team(session, client)
-    return CareTeamRead(
-        client_id=client.id,
-        therapists=[
-            CareTeamMemberRead(id=m.id, display_name=m.display_name, email=m.email) for m in members
-        ],
-    )
 
 
 @router.get(
@@ -184,7 +143,7 @@ async def get_care_team(
     client_id: uuid.UUID, session: SessionDep, principal: CareTeamReader
 ) -> CareTeamRead:
     client = await get_visible_client(session, principal, client_id)
-    return await _care_team_read(session, client)
+    return await service.care_team_read(session, client)
 
 
 @router.put(
@@ -197,8 +156,7 @@ async def replace_care_team(
     client_id: uuid.UUID, body: CareTeamUpdate, session: SessionDep, principal: CareTeamEditor
 ) -> CareTeamRead:
     client = await get_visible_client(session, principal, client_id)
-    await service.replace_care_team(session, principal, client, body.therapist_ids)
-    return await _care_team_read(session, client)
+    return await service.replace_care_team(session, principal, client, body.therapist_ids)
 
 
 @router.post(

@@ -6,11 +6,12 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from app.auth.models import UserStatus
-from app.auth.schemas import InvitationRead, StrictModel
+from app.auth.schemas import InvitationRead
+from app.core.schemas import Schema
 from app.core.types import Name, TimeZoneName
 
 
-class ExternalId(StrictModel):
+class ExternalId(Schema):
     system: str = Field(min_length=1, max_length=255, examples=["urn:oid:2.16.840.1.113883.19.5"])
     value: str = Field(min_length=1, max_length=255, examples=["MRN-000123"])
 
@@ -21,7 +22,7 @@ def _one_per_system(ids: list[ExternalId] | None) -> list[ExternalId] | None:
     return ids
 
 
-class ClientCreate(StrictModel):
+class ClientCreate(Schema):
     email: EmailStr = Field(max_length=320)
     display_name: Name
     timezone: TimeZoneName | None = Field(
@@ -37,7 +38,7 @@ class ClientCreate(StrictModel):
     _check_ids = field_validator("external_ids")(_one_per_system)
 
 
-class ClientUpdate(StrictModel):
+class ClientUpdate(Schema):
     display_name: Name | None = None
     timezone: TimeZoneName | None = None
     external_ids: list[ExternalId] | None = Field(
@@ -81,5 +82,5 @@ class CareTeamRead(BaseModel):
     therapists: list[CareTeamMemberRead]
 
 
-class CareTeamUpdate(StrictModel):
+class CareTeamUpdate(Schema):
     therapist_ids: list[uuid.UUID] = Field(max_length=20)

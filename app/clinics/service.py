@@ -10,12 +10,25 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from app.auth.models import Role, User, UserStatus
 from app.auth.principal import Principal
-from app.auth.service import create_user
+from app.auth.schemas import InvitationRead
+from app.auth.service import create_user, issue_invitation
 from app.auth.tokens import revoke_user_tokens
 from app.clinics.errors import ExternalIdTaken, InvalidTherapist
 from app.clinics.models import CareTeamMember, ClientExternalId, Clinic
-from app.clinics.schemas import ClientCreate, ClientRead, ClientUpdate, ExternalId
-from app.core.errors import Forbidden
+from app.clinics.repository import matching_clients
+from app.clinics.schemas import (
+    CareTeamMemberRead,
+    CareTeamRead,
+    ClientCreate,
+    ClientCreated,
+    ClientRead,
+    ClientUpdate,
+    ExternalId,
+)
+from app.core import audit
+from app.core.errors import Forbidden, field_error
+from app.core.outbox import emit
+from app.core.pagination import ListParams, Page, SortKey, paginate_rows
 
 
 async def create_clinic(session: AsyncSession, *, name: str, timezone: str = "UTC") -> Clinic:
@@ -79,6 +92,33 @@ async def client_reads(session: AsyncSession, clients: list[User]) -> list[Clien
     ]
 
 
+async def _announce(session: AsyncSession, client: User, type_: str) -> ClientRead:
+    """The client as the API answers it, queued as the payload of the event `type_`."""
+    read = (await client_reads(session, [client]))[0]
+    emit(session, type_, read, client_id=client.id)
+    return read
+
+
+async def list_clients(
+    session: AsyncSession,
+    principal: Principal,
+    params: ListParams,
+    *,
+    external_id: tuple[str, str] | None = None,
+    status: UserStatus | None = None,
+    name_part: str | None = None,
+) -> Page[ClientRead]:
+    stmt = matching_clients(
+        principal,
+        external_id=external_id,
+        status=status,
+        name_part=name_part,
+        updated_since=params.updated_since,
+    )
+    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(User.id)])
+    return Page(items=await client_reads(session, rows), next_cursor=cursor)
+
+
 async def _therapists(
     session: AsyncSession, clinic_id: uuid.UUID, therapist_ids: list[uuid.UUID]
 ) -> list[User]:
@@ -104,11 +144,11 @@ async def _therapists(
         raise InvalidTherapist(
             "Every care-team member must be an active therapist of this clinic.",
             errors=[
-                {
-                    "loc": ["body", "therapist_ids", wanted.index(m)],
-                    "msg": "Not a therapist of this clinic",
-                    "type": "therapist",
-                }
+                field_error(
+                    ["body", "therapist_ids", wanted.index(m)],
+                    "Not a therapist of this clinic",
+                    "therapist",
+                )
                 for m in sorted(missing, key=wanted.index)
             ],
         )
@@ -146,13 +186,27 @@ async def set_external_ids(session: AsyncSession, client: User, ids: list[Extern
 def _external_id_taken(index: int) -> ExternalIdTaken:
     return ExternalIdTaken(
         "Another client of this clinic already has this external id.",
-        errors=[
-            {"loc": ["body", "external_ids", index], "msg": "Already in use", "type": "unique"}
-        ],
+        errors=[field_error(["body", "external_ids", index], "Already in use", "unique")],
     )
 
 
-async def create_client(session: AsyncSession, principal: Principal, body: ClientCreate) -> User:
+async def create_client(
+    session: AsyncSession, principal: Principal, body: ClientCreate
+) -> ClientCreated:
+    """A client account with its first invitation code; a therapist who creates it joins the
+    care team. Announced as `client.created` (the code is in the answer only)."""
+    client = await _add_client(session, principal, body)
+    audit.note(client_id=client.id)  # names the new client (audit row, stored replay)
+    code, expires_at = await issue_invitation(
+        session, client, principal.id if not principal.is_api_client else None
+    )
+    read = await _announce(session, client, "client.created")
+    return ClientCreated(
+        **read.model_dump(), invitation=InvitationRead(code=code, expires_at=expires_at)
+    )
+
+
+async def _add_client(session: AsyncSession, principal: Principal, body: ClientCreate) -> User:
     clinic = await session.get(Clinic, principal.clinic_id)
     assert clinic is not None
     therapist_ids = list(body.therapist_ids)
@@ -173,8 +227,9 @@ async def create_client(session: AsyncSession, principal: Principal, body: Clien
     return client
 
 
-async def update_client(session: AsyncSession, client: User, body: ClientUpdate) -> None:
-    """One change, one version: external ids are written first, then the row once."""
+async def update_client(session: AsyncSession, client: User, body: ClientUpdate) -> ClientRead:
+    """One change, one version: external ids are written first, then the row once. Announced
+    as `client.updated`."""
     if body.external_ids is not None:
         await set_external_ids(session, client, body.external_ids)
         flag_modified(client, "updated_at")  # the ids are part of the client
@@ -188,6 +243,17 @@ async def update_client(session: AsyncSession, client: User, body: ClientUpdate)
     if client.status == UserStatus.deactivated:
         await revoke_user_tokens(session, client.id)
     await session.flush()
+    return await _announce(session, client, "client.updated")
+
+
+async def care_team_read(session: AsyncSession, client: User) -> CareTeamRead:
+    members = await care_team(session, client)
+    return CareTeamRead(
+        client_id=client.id,
+        therapists=[
+            CareTeamMemberRead(id=m.id, display_name=m.display_name, email=m.email) for m in members
+        ],
+    )
 
 
 async def care_team(session: AsyncSession, client: User) -> list[User]:
@@ -202,7 +268,8 @@ async def care_team(session: AsyncSession, client: User) -> list[User]:
 
 async def replace_care_team(
     session: AsyncSession, principal: Principal, client: User, therapist_ids: list[uuid.UUID]
-) -> None:
+) -> CareTeamRead:
+    """Set the care team (admins); a therapist on it may add colleagues, not remove them."""
     current = {t.id for t in await care_team(session, client)}
     therapists = await _therapists(session, client.clinic_id, therapist_ids)
     wanted = {t.id for t in therapists}
@@ -217,3 +284,4 @@ async def replace_care_team(
         if therapist.id not in current:
             await ensure_on_care_team(session, therapist=therapist, client=client)
     await session.flush()
+    return await care_team_read(session, client)

@@ -1,4 +1,5 @@
-"""Awarding achievements exactly once, whatever runs concurrently."""
+"""Achievements: awarded exactly once, whatever runs concurrently; and the ones a new completion
+earns, which this module plans and awards (`prepare_awards`, then `CompletionAwards.grant`)."""
 
 import uuid
 from dataclasses import dataclass
@@ -7,7 +8,9 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.completions.days import Scheduled, client_days, streaks
+from app.assignments.models import Assignment
+from app.assignments.occurrences import Timeline, load_timelines
+from app.completions.days import Scheduled, client_days, load_scheduled, streaks
 from app.completions.models import Achievement, AchievementType, Completion, CompletionStatus
 from app.core.db import insert_unless_taken
 from app.core.ids import new_id
@@ -31,9 +34,9 @@ async def award(
     The unique (client_id, key) constraint is the arbiter, in one statement: the insert does
     nothing when the row exists, and when a concurrent transaction has just inserted it, it
     waits for that one to end and then does nothing (or inserts, if that one rolled back)."""
-    now = utcnow()
+    now, achievement_id = utcnow(), new_id()
     values = {
-        "id": new_id(),
+        "id": achievement_id,
         "clinic_id": clinic_id,
         "client_id": client_id,
         "type": type_,
@@ -54,11 +57,11 @@ async def award(
         session,
         "achievement.earned",
         resource_type="achievement",
-        resource_id=values["id"],
+        resource_id=achievement_id,
         clinic_id=clinic_id,
         client_id=client_id,
         payload={
-            "id": str(values["id"]),
+            "id": str(achievement_id),
             "type": type_.value,
             "title": title,
             "key": key,
@@ -84,14 +87,14 @@ _ONCE_PER_CLIENT = (AchievementType.first_completion, AchievementType.first_of_k
 
 
 @dataclass
-class AwardPlan:
+class _Held:
     """What the client already holds of the achievements a completion can bring (one query),
     so that the award step inserts only what is missing."""
 
-    held: set[str]
+    keys: set[str]
 
     def missing_streaks(self) -> list[int]:
-        return [n for n in STREAKS if f"streak:{n}" not in self.held]
+        return [n for n in STREAKS if f"streak:{n}" not in self.keys]
 
     def streak_lookback(self, today: date) -> date | None:
         """The earliest day the streak check may look at, None when every threshold is held."""
@@ -104,8 +107,8 @@ def _streak_start(today: date, threshold: int) -> date:
     return today - timedelta(days=threshold * 2 + 7)
 
 
-async def plan_awards(session: AsyncSession, client_id: uuid.UUID) -> AwardPlan:
-    held = (
+async def _held(session: AsyncSession, client_id: uuid.UUID) -> _Held:
+    keys = (
         await session.execute(
             select(Achievement.key).where(
                 Achievement.client_id == client_id,
@@ -113,28 +116,64 @@ async def plan_awards(session: AsyncSession, client_id: uuid.UUID) -> AwardPlan:
             )
         )
     ).scalars()
-    return AwardPlan(set(held))
+    return _Held(set(keys))
 
 
-async def award_for_completion(
+@dataclass
+class CompletionAwards:
+    """The achievements a completion about to be recorded may earn, prepared before it is
+    stored, and the timeline of its assignment.
+
+    Both are prepared here together because they share their rows: a done completion may reach
+    a streak, which needs the client's scheduled days; those days are the client's assignments
+    with their timelines, this one's included, so it is loaded once for the occurrence lookup
+    and the streak. A skip, or a client who holds every streak, needs only this assignment's
+    timeline. Recording a completion uses `timeline` to find its occurrence, then `grant`."""
+
+    today: date
+    timeline: Timeline
+    held: _Held | None  # None: nothing to award (a skip)
+    scheduled: Scheduled | None  # covers the streak lookback, when a streak is still open
+
+    async def grant(self, session: AsyncSession, completion: Completion) -> list[Achievement]:
+        """Award what the stored completion earned (none for a skip); returns what is new."""
+        if self.held is None or completion.status != CompletionStatus.done:
+            return []
+        return await _award_for_completion(
+            session, completion, self.today, self.held, self.scheduled
+        )
+
+
+async def prepare_awards(
+    session: AsyncSession, assignment: Assignment, today: date, *, done: bool
+) -> CompletionAwards:
+    """Read what a completion of `assignment` (recorded on the client's local `today`) needs
+    for its awards, and its assignment's timeline: one query for the achievements the client
+    holds (only when `done`), then the assignments and timelines."""
+    held = await _held(session, assignment.client_id) if done else None
+    lookback = held.streak_lookback(today) if held else None
+    if lookback is None:
+        timeline = (await load_timelines(session, [assignment]))[assignment.id]
+        return CompletionAwards(today, timeline, held, None)
+    scheduled = await load_scheduled(
+        session, assignment.client_id, lookback, today, also=assignment.id
+    )
+    return CompletionAwards(today, scheduled.timelines[assignment.id], held, scheduled)
+
+
+async def _award_for_completion(
     session: AsyncSession,
     completion: Completion,
     today: date,
-    *,
-    plan: AwardPlan | None = None,
-    scheduled: Scheduled | None = None,
+    held: _Held,
+    scheduled: Scheduled | None,
 ) -> list[Achievement]:
     """The small wins a done completion can bring: first completion, first of its kind, a
-    streak threshold, a measure moving down a severity band. `plan` and `scheduled` (covering
-    the plan's streak lookback) save their queries when the caller loaded them already."""
-    if completion.status != CompletionStatus.done:
-        return []
-    if plan is None:
-        plan = await plan_awards(session, completion.client_id)
+    streak threshold, a measure moving down a severity band."""
     base = {"clinic_id": completion.clinic_id, "client_id": completion.client_id}
     ref = ("completion", completion.id)
     earned: list[Achievement | None] = []
-    if "first_completion" not in plan.held:
+    if "first_completion" not in held.keys:
         earned.append(
             await award(
                 session,
@@ -146,7 +185,7 @@ async def award_for_completion(
             )
         )
     kind_key = f"first_of_kind:{completion.template_kind}"
-    if kind_key not in plan.held:
+    if kind_key not in held.keys:
         earned.append(
             await award(
                 session,
@@ -157,7 +196,7 @@ async def award_for_completion(
                 refers_to=ref,
             )
         )
-    earned += await _streaks(session, completion, today, plan, scheduled)
+    earned += await _streaks(session, completion, today, held, scheduled)
     earned.append(await _measure_improved(session, completion))
     return [a for a in earned if a is not None]
 
@@ -166,10 +205,10 @@ async def _streaks(
     session: AsyncSession,
     completion: Completion,
     today: date,
-    plan: AwardPlan,
+    held: _Held,
     scheduled: Scheduled | None,
 ) -> list[Achievement | None]:
-    missing = plan.missing_streaks()
+    missing = held.missing_streaks()
     if not missing:
         return []
     start = _streak_start(today, missing[0])
@@ -214,12 +253,13 @@ async def _measure_improved(session: AsyncSession, completion: Completion) -> Ac
     if previous is None:
         return None
     definition = await definition_by_id(session, completion.template_version_id)
-    order = [b.code for b in definition.scoring.bands] if definition.scoring else []
+    bands = definition.scoring.bands if definition.scoring else []
+    order = [b.code for b in bands]
     if previous.score_band not in order or completion.score_band not in order:
         return None
     if order.index(completion.score_band) >= order.index(previous.score_band):
         return None
-    labels = {b.code: b.label for b in definition.scoring.bands}  # type: ignore[union-attr]
+    labels = {b.code: b.label for b in bands}
     return await award(
         session,
         clinic_id=completion.clinic_id,

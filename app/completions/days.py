@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment
 from app.assignments.occurrences import Timeline, load_timelines
+from app.assignments.repository import overlapping
 from app.completions.models import Completion, CompletionStatus
 
 
@@ -67,9 +68,7 @@ async def load_scheduled(
 ) -> Scheduled:
     """The client's assignments that overlap start..end (and the assignment `also`, wherever
     it lies), with their timelines: three queries."""
-    overlaps = (Assignment.first_date <= end) & or_(
-        Assignment.last_date.is_(None), Assignment.last_date >= start
-    )
+    overlaps = overlapping(start, end)
     wanted = overlaps if also is None else or_(overlaps, Assignment.id == also)
     assignments = list(
         (
@@ -100,10 +99,10 @@ async def client_days(
             if occ.suspended:
                 continue
             state = days[occ.local_date]
-            if occ.local_time is None:
+            if (time_text := occ.time_text) is None:
                 state.untimed = True
             else:
-                state.timed.add((assignment.id, occ.time_text))
+                state.timed.add((assignment.id, time_text))
     done = await session.execute(
         select(Completion.occurrence_date, Completion.assignment_id, Completion.occurrence_time)
         .where(

@@ -5,19 +5,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
-from sqlalchemy import select
 
 from app.assignments.repository import get_visible_assignment
 from app.auth.policy import CARE, CLIENTS, EVERYONE, READ, THERAPISTS, WRITE, Policy
 from app.auth.principal import Principal
 from app.completions import service
-from app.completions.export import exported_client, stream_csv
-from app.completions.models import Comment, Completion, CompletionStatus
-from app.completions.repository import get_visible_completion, visible_completions
+from app.completions.batch import record_batch
+from app.completions.export import completions_csv
+from app.completions.models import Completion, CompletionStatus
+from app.completions.repository import CompletionFilters, get_visible_completion
 from app.completions.schemas import (
-    BatchCompletionCreate,
-    BatchItemResult,
     BatchResult,
     CommentCreate,
     CommentRead,
@@ -27,11 +24,10 @@ from app.completions.schemas import (
     CompletionUpdate,
     ReviewCreate,
 )
-from app.core import audit
 from app.core.db import SessionDep
-from app.core.errors import AppError, Forbidden, problem_body, request_id_of
+from app.core.errors import request_id_of
 from app.core.etag import IfMatch, check_if_match, set_etag
-from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
+from app.core.pagination import ListParamsDep, Page
 from app.core.routing import ProblemRoute, problem_responses
 from app.core.types import Instant
 
@@ -43,7 +39,7 @@ CompletionReader = Annotated[
 ]
 # Recorded by the client or their care team; never by an API client.
 Recorder = Annotated[Principal, Depends(Policy(CARE, WRITE, audit="completion"))]
-ClientWriter = Annotated[Principal, Depends(Policy(CLIENTS, WRITE, audit="completion"))]
+ClientRecorder = Annotated[Principal, Depends(Policy(CLIENTS, WRITE, audit="completion"))]
 Reviewer = Annotated[Principal, Depends(Policy(THERAPISTS, WRITE, audit="completion"))]
 CommentReader = Annotated[
     Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="comment"))
@@ -86,66 +82,11 @@ async def create_completion(
     summary="Up to 100 completions from an offline queue, each stored or refused on its own",
 )
 async def create_completion_batch(
-    request: Request, body: CompletionBatch, session: SessionDep, principal: ClientWriter
+    request: Request, body: CompletionBatch, session: SessionDep, principal: ClientRecorder
 ) -> BatchResult:
     """Answers 200 with one result per item, in order. Each item is checked and stored inside
     its own savepoint: a refused item leaves no trace and does not affect the others."""
-    results = []
-    for index, raw in enumerate(body.items):
-        try:
-            item = BatchCompletionCreate.model_validate(raw)
-            async with session.begin_nested():
-                assignment = await get_visible_assignment(session, principal, item.assignment_id)
-                completion, created = await service.record_completion(
-                    session,
-                    principal,
-                    assignment,
-                    CompletionCreate.model_validate(item.model_dump(exclude={"assignment_id"})),
-                )
-            results.append(
-                BatchItemResult(
-                    index=index,
-                    status=201 if created else 200,
-                    id=completion.id,
-                    completion=service.completion_read(completion),
-                )
-            )
-        except ValidationError as exc:
-            errors = [
-                {"loc": ["body", "items", index, *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors()
-            ]
-            results.append(
-                BatchItemResult(
-                    index=index,
-                    status=422,
-                    problem=problem_body(
-                        422,
-                        slug="validation-error",
-                        detail="The item is not valid.",
-                        errors=errors,
-                        request_id=request_id_of(request),
-                    ),
-                )
-            )
-        except AppError as exc:
-            results.append(
-                BatchItemResult(
-                    index=index,
-                    status=exc.status,
-                    id=raw.get("id") if isinstance(raw.get("id"), str) else None,
-                    problem=problem_body(
-                        exc.status,
-                        slug=exc.slug,
-                        title=exc.title,
-                        detail=exc.detail,
-                        errors=exc.errors,
-                        extra=exc.extra,
-                        request_id=request_id_of(request),
-                    ),
-                )
-            )
-    return BatchResult(results=results)
+    return await record_batch(session, principal, body.items, request_id=request_id_of(request))
 
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -178,43 +119,28 @@ async def list_completions(
     completed_to: Annotated[Instant | None, Query(alias="to")] = None,
     accept: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Any:
-    stmt = visible_completions(principal)
-    for column, value in (
-        (Completion.client_id, client_id),
-        (Completion.assignment_id, assignment_id),
-        (Completion.status, status),
-        (Completion.risk, risk),
-        (Completion.wants_to_discuss, wants_to_discuss),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if reviewed is not None:
-        stmt = stmt.where(
-            Completion.reviewed_at.is_not(None) if reviewed else Completion.reviewed_at.is_(None)
-        )
-    if completed_from is not None:
-        stmt = stmt.where(Completion.completed_at >= completed_from)
-    if completed_to is not None:
-        stmt = stmt.where(Completion.completed_at < completed_to)
-    if params.updated_since is not None:
-        stmt = stmt.where(Completion.updated_at >= params.updated_since)
+    filters = CompletionFilters(
+        client_id=client_id,
+        assignment_id=assignment_id,
+        status=status,
+        reviewed=reviewed,
+        wants_to_discuss=wants_to_discuss,
+        risk=risk,
+        completed_from=completed_from,
+        completed_to=completed_to,
+        updated_since=params.updated_since,
+    )
     if accept and CSV_MEDIA_TYPE in accept:
-        if principal.is_client:
-            raise Forbidden("The CSV export is for therapists and admins.")
-        audit.note(
-            action="export",
-            client_id=await exported_client(session, stmt, client_id, assignment_id),
-        )
+        stream = await completions_csv(session, principal, filters, request.app.state.sessionmaker)
         return StreamingResponse(
-            stream_csv(request.app.state.sessionmaker, stmt),
+            stream,
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": 'attachment; filename="completions.csv"',
                 "Cache-Control": "no-store",
             },
         )
-    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Completion.id)])
-    page = Page(items=[service.completion_read(c) for c in rows], next_cursor=cursor)
+    page = await service.list_completions(session, principal, params, filters)
     return JSONResponse(page.model_dump(mode="json"))
 
 
@@ -242,7 +168,7 @@ async def update_completion(
     completion_id: uuid.UUID,
     body: CompletionUpdate,
     session: SessionDep,
-    principal: ClientWriter,
+    principal: ClientRecorder,
     response: Response,
     if_match: IfMatch = None,
 ) -> CompletionRead:
@@ -282,11 +208,7 @@ async def list_comments(
     completion_id: uuid.UUID, session: SessionDep, principal: CommentReader, params: ListParamsDep
 ) -> Page[CommentRead]:
     completion = await get_visible_completion(session, principal, completion_id)
-    stmt = select(Comment).where(Comment.completion_id == completion.id)
-    if params.updated_since is not None:
-        stmt = stmt.where(Comment.updated_at >= params.updated_since)
-    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Comment.id)])
-    return Page(items=[CommentRead.model_validate(c) for c in rows], next_cursor=cursor)
+    return await service.list_comments(session, completion, params)
 
 
 @router.post(

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.assignments.schedules import LocalTime
 from app.completions.models import CompletionStatus, SkipReason
+from app.core.schemas import Schema
 from app.core.types import NOT_BLANK, CalendarDate, Instant, JsonObject
 from app.templates.definitions import TemplateKind
 from app.templates.scoring import Score
@@ -22,9 +23,7 @@ CommentBody = Annotated[
 ]
 
 
-class CompletionFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompletionFields(Schema):
     status: CompletionStatus = CompletionStatus.done
     responses: JsonObject = Field(
         default_factory=dict,
@@ -68,9 +67,7 @@ class BatchCompletionCreate(CompletionCreate):
     assignment_id: uuid.UUID
 
 
-class CompletionBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompletionBatch(Schema):
     items: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=100,
@@ -79,9 +76,7 @@ class CompletionBatch(BaseModel):
     )
 
 
-class CompletionUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompletionUpdate(Schema):
     status: CompletionStatus | None = None
     responses: JsonObject | None = None
     mood_before: Mood | None = None
@@ -136,15 +131,11 @@ class BatchResult(BaseModel):
     results: list[BatchItemResult]
 
 
-class ReviewCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReviewCreate(Schema):
     comment: CommentBody | None = Field(default=None, description="Posted to the thread too.")
 
 
-class CommentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CommentCreate(Schema):
     body: CommentBody
 
 

@@ -3,7 +3,7 @@
 import hashlib
 import json
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,18 +11,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment, AssignmentStatus
-from app.assignments.occurrences import Timeline, load_timelines
+from app.assignments.occurrences import Timeline
 from app.assignments.recurrence import Occurrence
 from app.assignments.schedules import parse_hhmm
 from app.auth.principal import Principal
-from app.completions.achievements import award_for_completion, plan_awards
-from app.completions.days import load_scheduled
+from app.completions.achievements import prepare_awards
 from app.completions.models import Comment, Completion, CompletionStatus
+from app.completions.repository import CompletionFilters, comments_of, matching_completions
 from app.completions.schemas import CommentRead, CompletionCreate, CompletionRead, CompletionUpdate
 from app.core.db import insert_unless_taken
-from app.core.errors import AppError, Conflict, Forbidden, Unprocessable
+from app.core.errors import AppError, Conflict, Forbidden, Unprocessable, field_error
 from app.core.ids import new_id
 from app.core.outbox import emit, record_event
+from app.core.pagination import ListParams, Page, SortKey, paginate_rows
 from app.core.time import utcnow
 from app.templates.repository import definition_by_id
 from app.templates.scoring import score_responses
@@ -46,7 +47,7 @@ class OccurrenceTaken(Conflict):
 
 
 def _invalid(detail: str, loc: list[str | int], type_: str) -> Unprocessable:
-    return Unprocessable(detail, errors=[{"loc": loc, "msg": detail, "type": type_}])
+    return Unprocessable(detail, errors=[field_error(loc, detail, type_)])
 
 
 def request_hash(assignment_id: uuid.UUID, body: CompletionCreate) -> str:
@@ -60,6 +61,23 @@ def request_hash(assignment_id: uuid.UUID, body: CompletionCreate) -> str:
 
 def completion_read(completion: Completion) -> CompletionRead:
     return CompletionRead.model_validate(completion, from_attributes=True)
+
+
+async def list_completions(
+    session: AsyncSession, principal: Principal, params: ListParams, filters: CompletionFilters
+) -> Page[CompletionRead]:
+    stmt = matching_completions(principal, filters)
+    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Completion.id)])
+    return Page(items=[completion_read(c) for c in rows], next_cursor=cursor)
+
+
+async def list_comments(
+    session: AsyncSession, completion: Completion, params: ListParams
+) -> Page[CommentRead]:
+    """The conversation on a completion, oldest first."""
+    stmt = comments_of(completion, updated_since=params.updated_since)
+    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Comment.id)])
+    return Page(items=[CommentRead.model_validate(c) for c in rows], next_cursor=cursor)
 
 
 def _check_clock(completed_at: datetime, now: datetime) -> None:
@@ -131,19 +149,13 @@ def _check_answers(
         errors = []
         if fields.get("responses"):
             errors.append(
-                {
-                    "loc": ["body", "responses"],
-                    "msg": "A skipped completion carries no responses.",
-                    "type": "skipped",
-                }
+                field_error(
+                    ["body", "responses"], "A skipped completion carries no responses.", "skipped"
+                )
             )
         if fields.get("skip_reason") is None:
             errors.append(
-                {
-                    "loc": ["body", "skip_reason"],
-                    "msg": "Say why it was skipped.",
-                    "type": "missing",
-                }
+                field_error(["body", "skip_reason"], "Say why it was skipped.", "missing")
             )
         if errors:
             raise Unprocessable("The skipped completion is not valid.", errors=errors)
@@ -157,6 +169,17 @@ def _check_answers(
         raise Unprocessable("The responses do not fit the template.", errors=errors)
     score = score_responses(definition, clean)
     return clean, score.model_dump(mode="json") if score else None
+
+
+def _score_columns(score: dict[str, Any] | None) -> dict[str, Any]:
+    """A completion's score and the columns copied out of it (risk, total, band), which the
+    metrics and the risk index read without parsing the JSON."""
+    return {
+        "score": score,
+        "risk": bool(score and score["risk"]),
+        "score_total": score["total"] if score else None,
+        "score_band": score["band"] if score else None,
+    }
 
 
 async def _replay(
@@ -227,21 +250,12 @@ async def _create(
     now = utcnow()
     _check_clock(body.completed_at, now)
     today = now.astimezone(ZoneInfo(assignment.schedule["timezone"])).date()
-    # A done completion may earn achievements: what the client holds decides whether the
-    # streak days are needed; if so the client's assignments are loaded once, for both the
-    # occurrence and the streak, else only this assignment's timeline.
-    done = body.status == CompletionStatus.done
-    plan = await plan_awards(session, assignment.client_id) if done else None
-    lookback = plan.streak_lookback(today) if plan else None
-    if lookback is not None:
-        scheduled = await load_scheduled(
-            session, assignment.client_id, lookback, today, also=assignment.id
-        )
-        timeline = scheduled.timelines[assignment.id]
-    else:
-        scheduled = None
-        timeline = (await load_timelines(session, [assignment]))[assignment.id]
-    occ = _find_occurrence(assignment, timeline, body)
+    # The awards are prepared first: they load this assignment's timeline with what a streak
+    # needs, so that the occurrence and the streak share one read.
+    awards = await prepare_awards(
+        session, assignment, today, done=body.status == CompletionStatus.done
+    )
+    occ = _find_occurrence(assignment, awards.timeline, body)
     definition = await definition_by_id(session, assignment.template_version_id)
     fields = body.model_dump(exclude={"id", "completed_at", "occurrence_date", "occurrence_time"})
     responses, score = _check_answers(definition, body.status, fields)
@@ -262,10 +276,7 @@ async def _create(
         "request_hash": digest,
         "recorded_by_id": principal.id if principal.is_therapist else None,
         "responses": responses,
-        "score": score,
-        "risk": bool(score and score["risk"]),
-        "score_total": score["total"] if score else None,
-        "score_band": score["band"] if score else None,
+        **_score_columns(score),
     }
     stmt = insert_unless_taken(session, Completion, values).returning(Completion)
     completion = (await session.execute(stmt)).scalar_one_or_none()
@@ -274,7 +285,7 @@ async def _create(
         # completion of the same occurrence.
         await _occurrence_taken(session, assignment, occ)
         raise CompletionConflict("A completion with this id or for this occurrence exists.")
-    await award_for_completion(session, completion, today, plan=plan, scheduled=scheduled)
+    await awards.grant(session, completion)
     _emit(session, "completion.created", completion, was_risky=False)
     return completion
 
@@ -311,10 +322,8 @@ async def update_completion(
     for name, value in changes.items():
         setattr(completion, name, value)
     completion.responses = responses
-    completion.score = score
-    completion.risk = bool(score and score["risk"])
-    completion.score_total = score["total"] if score else None
-    completion.score_band = score["band"] if score else None
+    for name, value in _score_columns(score).items():
+        setattr(completion, name, value)
     await session.flush()
     _emit(session, "completion.updated", completion, was_risky=was_risky)
 
@@ -362,7 +371,3 @@ def _emit(session: AsyncSession, type_: str, completion: Completion, *, was_risk
     if completion.risk and not was_risky:
         # A separate event, so an integration can route risk to whoever is on call.
         emit(session, "completion.risk_flagged", read)
-
-
-def local_day_of(instant: datetime, tz: str) -> date:
-    return instant.astimezone(ZoneInfo(tz)).date()

@@ -15,7 +15,10 @@ class AccessRule:
     """The base of every access rule. Subclasses are callables FastAPI resolves as dependencies."""
 
     public: bool = False
-    audit_resource: str | None = None
+
+    @property
+    def audit_resource(self) -> str | None:
+        return None
 
     def required_scopes(self) -> tuple[str, ...]:
         return ()
@@ -31,10 +34,14 @@ class Public(AccessRule):
     public = True
 
     def __init__(self, *, audit: str | None = None) -> None:
-        self.audit_resource = audit
+        self.audit = audit
+
+    @property
+    def audit_resource(self) -> str | None:
+        return self.audit
 
     def __repr__(self) -> str:
-        return f"Public(audit={self.audit_resource!r})"
+        return f"Public(audit={self.audit!r})"
 
     async def __call__(self) -> None:
         return None

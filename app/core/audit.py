@@ -1,23 +1,29 @@
 """The audit trail: who touched which record, when, from where, and the outcome. No PHI.
 
-Every audited request leaves exactly one row. A request that commits writes its row in the
-same transaction (the session dependency adds it before committing), so a change and its
-audit row stand or fall together; a request that fails writes its row after the rollback in
-a transaction of its own. Either way a failure to write the row fails the request. The table
-is append-only: database triggers refuse UPDATE and DELETE (retention pruning lifts the guard
-for its own transaction only).
+Every audited request leaves exactly one row, durable before the answer leaves:
+- a write that commits adds its row to its own transaction, so a change and its audit row stand
+  or fall together;
+- a read, a denial and a failed write have their row written by group commit: a per-process
+  `GroupCommit` writer collects the rows of concurrent requests and writes each batch with one
+  multi-row INSERT and one COMMIT on a connection of its own; each request waits for the commit
+  of the batch holding its row, then answers. A failed batch fails exactly its requests (503).
+The table is append-only: database triggers refuse UPDATE and DELETE (retention pruning lifts
+the guard for its own transaction only).
 """
 
+import asyncio
 import uuid
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 from sqlalchemy import Index, Integer, String, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.errors import ServiceUnavailable, request_id_of
 from app.core.ids import new_id
 from app.core.models import Base
 from app.core.time import utcnow
@@ -62,11 +68,62 @@ DENIED = frozenset({401, 403, 404})
 _facts: ContextVar[dict[str, Any] | None] = ContextVar("audit_facts", default=None)
 
 
-def begin(request: Request) -> None:
-    """Start collecting facts for this request's audit row."""
-    facts: dict[str, Any] = {}
-    request.state.audit = facts
-    _facts.set(facts)
+class Actor(Protocol):
+    """Who made the request (the auth package's principal)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def clinic_id(self) -> uuid.UUID: ...
+
+    @property
+    def actor_role(self) -> str: ...
+
+
+@dataclass
+class AuditEntry:
+    """One request's audit facts, gathered while it runs (see `note`)."""
+
+    resource: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    actor: Actor | None = None
+
+    def start(self) -> None:
+        _facts.set(self.facts)
+
+    def client_id(self, request: Request) -> uuid.UUID | None:
+        """The client the request concerns: the one noted by the code that loaded the client's
+        record, else the path's or query's `client_id`."""
+        value = (
+            self.facts.get("client_id")
+            or request.path_params.get("client_id")
+            or request.query_params.get("client_id")
+        )
+        return uuid.UUID(str(value)) if value and _is_uuid(value) else None
+
+    def row(self, request: Request, status: int) -> dict[str, Any]:
+        facts, actor = self.facts, self.actor
+        path_ids = [v for v in request.path_params.values() if _is_uuid(v)]
+        action = facts.get("action") or _BY_METHOD.get(request.method, "read")
+        if status in DENIED:
+            action = "denied"
+        return {
+            "id": new_id(),
+            "occurred_at": utcnow(),
+            "clinic_id": facts.get("clinic_id") or getattr(actor, "clinic_id", None),
+            "actor_id": facts.get("actor_id") or getattr(actor, "id", None),
+            "actor_role": facts.get("actor_role") or getattr(actor, "actor_role", None),
+            "action": action,
+            "resource_type": facts.get("resource_type") or self.resource,
+            "resource_id": facts.get("resource_id")
+            or (uuid.UUID(str(path_ids[-1])) if path_ids else None),
+            "client_id": self.client_id(request),
+            "outcome": status,
+            "request_id": request_id_of(request),
+            "source_ip": request.client.host if request.client else None,
+            "user_agent": (request.headers.get("user-agent") or "")[:300] or None,
+        }
 
 
 def note(**facts: Any) -> None:
@@ -77,46 +134,6 @@ def note(**facts: Any) -> None:
         current.update({k: v for k, v in facts.items() if v is not None})
 
 
-def _row(request: Request, status: int) -> dict[str, Any] | None:
-    spec = getattr(request.state, "audit_spec", None)
-    if spec is None:
-        return None
-    facts = getattr(request.state, "audit", None) or {}
-    principal = getattr(request.state, "principal", None)
-    path_ids = [v for v in request.path_params.values() if _is_uuid(v)]
-    action = facts.get("action") or _BY_METHOD.get(request.method, "read")
-    if status in DENIED:
-        action = "denied"
-    return {
-        "id": new_id(),
-        "occurred_at": utcnow(),
-        "clinic_id": facts.get("clinic_id") or getattr(principal, "clinic_id", None),
-        "actor_id": facts.get("actor_id") or getattr(principal, "id", None),
-        "actor_role": facts.get("actor_role") or getattr(principal, "actor_role", None),
-        "action": action,
-        "resource_type": facts.get("resource_type") or spec,
-        "resource_id": facts.get("resource_id")
-        or (uuid.UUID(str(path_ids[-1])) if path_ids else None),
-        "client_id": client_id_of(request),
-        "outcome": status,
-        "request_id": getattr(request.state, "request_id", None),
-        "source_ip": request.client.host if request.client else None,
-        "user_agent": (request.headers.get("user-agent") or "")[:300] or None,
-    }
-
-
-def client_id_of(request: Request) -> uuid.UUID | None:
-    """The client a request concerns, as its audit row names it: the one noted by the code that
-    loaded the client's record, else the path's or query's `client_id`."""
-    facts = getattr(request.state, "audit", None) or {}
-    value = (
-        facts.get("client_id")
-        or request.path_params.get("client_id")
-        or request.query_params.get("client_id")
-    )
-    return uuid.UUID(str(value)) if value and _is_uuid(value) else None
-
-
 def _is_uuid(value: Any) -> bool:
     try:
         uuid.UUID(str(value))
@@ -125,23 +142,60 @@ def _is_uuid(value: Any) -> bool:
     return True
 
 
-async def in_transaction(request: Request, session: AsyncSession, status: int) -> None:
-    """Add the request's audit row to the transaction that is about to commit."""
-    row = _row(request, status)
-    if row is not None:
-        request.state.audit_written = True
-        await session.execute(insert(AuditEvent), [row])
+async def in_transaction(session: AsyncSession, row: dict[str, Any]) -> None:
+    """Add a write's audit row to the transaction that is about to commit."""
+    await session.execute(insert(AuditEvent), [row])
 
 
-async def apart(request: Request, status: int) -> None:
-    """Write the audit row of a request whose own transaction rolled back (or never began)."""
-    if getattr(request.state, "audit_written", False):
-        return
-    row = _row(request, status)
-    if row is not None:
-        request.state.audit_written = True
-        async with writing(request.app.state.sessionmaker) as session:
-            await session.execute(insert(AuditEvent), [row])
+class GroupCommit:
+    """Writes the audit rows of concurrent requests in shared batches.
+
+    A batch starts as soon as the writer is free (no timer): the rows that arrived while the
+    previous batch was being written go together, at most `max_batch` at a time, with one
+    multi-row INSERT and one COMMIT. `write` returns once the row's batch committed, and raises
+    (503) when that batch failed; the rows of other batches are not affected.
+    """
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], max_batch: int = 256
+    ) -> None:
+        self.sessionmaker, self.max_batch = sessionmaker, max_batch
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = self.rows = 0  # for the benchmark: average batch size
+
+    async def write(self, row: dict[str, Any]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Retrieved even when the request went away meanwhile (no "never retrieved" noise).
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._queue.append((row, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        try:
+            # Shielded: a client that hangs up does not cancel the write of the batch.
+            await asyncio.shield(done)
+        except ServiceUnavailable:
+            raise
+        except Exception as exc:
+            raise ServiceUnavailable(
+                "The audit trail could not be written; retry.", retry_after=1
+            ) from exc
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            try:
+                async with writing(self.sessionmaker) as session:
+                    await session.execute(insert(AuditEvent), [row for row, _ in batch])
+            except Exception as exc:  # handed to the requests of this batch
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            self.batches, self.rows = self.batches + 1, self.rows + len(batch)
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
 
 async def record(sessionmaker: Any, **row: Any) -> None:

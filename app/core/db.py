@@ -1,6 +1,5 @@
-"""Async engine, session factory and the per-request session that commits once, before the response."""
+"""Async engine, session factory, and the request's session (owned by its unit of work)."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -14,12 +13,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from app.core import audit, idempotency
 from app.core.config import Settings
-from app.core.errors import status_of
-from app.core.transactions import is_transient, write_intent
-
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+from app.core.outbox import install_outbox
+from app.core.transactions import write_intent
+from app.core.unit_of_work import UnitOfWork
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,47 +60,17 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    install_outbox()  # every session writes the events its transaction queued
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request. It commits after the handler returned and before the response
-    is sent (the dependency has function scope), so a failed commit is an error answer, never a
-    2xx for a write that was lost. Any exception rolls everything back."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    audited = getattr(request.state, "audit_spec", None) is not None
-    token = write_intent.set(audited or request.method not in _SAFE_METHODS)
-    try:
-        async with sessionmaker() as session:
-            request.state.session = session
-            try:
-                yield session
-            except BaseException as exc:
-                await session.rollback()
-                if not (getattr(request.state, "retry_pending", False) and is_transient(exc)):
-                    await idempotency.after_rollback(request, exc)
-                    await audit.apart(request, status_of(exc))
-                raise
-            else:
-                await idempotency.before_commit(request, session)
-                response = getattr(request.state, "response", None)
-                await audit.in_transaction(
-                    request, session, response.status_code if response is not None else 200
-                )
-                try:
-                    await session.commit()
-                except BaseException as exc:
-                    await session.rollback()
-                    if not (getattr(request.state, "retry_pending", False) and is_transient(exc)):
-                        await idempotency.after_rollback(request, exc)
-                        request.state.audit_written = False
-                        await audit.apart(request, status_of(exc))
-                    raise
-    finally:
-        write_intent.reset(token)
+async def get_session(request: Request) -> AsyncSession:
+    """The request's session: its unit of work owns the transaction, the commit before the
+    response and the rollback on error (app/core/unit_of_work.py)."""
+    return UnitOfWork.of(request).session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 def insert_unless_taken(

@@ -1,8 +1,9 @@
 """One error family rendered as RFC 9457 problem details, and the handlers that render every error."""
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ExceptionHandler
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:homework:problem:"
@@ -23,6 +25,12 @@ class ValidationErrorItem(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
+
+
+def field_error(loc: Sequence[str | int], msg: str, type_: str) -> dict[str, Any]:
+    """One entry of a problem's `errors`: where the input is wrong (`["body", "email"]`), what
+    is wrong with it, and a machine-readable kind."""
+    return {"loc": list(loc), "msg": msg, "type": type_}
 
 
 class Problem(BaseModel):
@@ -61,10 +69,6 @@ class AppError(Exception):
         self.extra = extra
 
 
-class BadRequest(AppError):
-    status, slug, title = 400, "bad-request", "Bad Request"
-
-
 class Unauthorized(AppError):
     status, slug, title = 401, "unauthorized", "Unauthorized"
 
@@ -90,14 +94,6 @@ class PreconditionFailed(AppError):
     status, slug, title = 412, "precondition-failed", "Precondition Failed"
 
 
-class PreconditionRequired(AppError):
-    status, slug, title = 428, "precondition-required", "Precondition Required"
-
-
-class PayloadTooLarge(AppError):
-    status, slug, title = 413, "payload-too-large", "Payload Too Large"
-
-
 class Unprocessable(AppError):
     status, slug, title = 422, "validation-error", "Validation Error"
 
@@ -116,8 +112,17 @@ class ServiceUnavailable(AppError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, **kwargs)
 
 
-def request_id_of(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
+def set_request_id(scope: Any, request_id: str) -> None:
+    """Remember the request's id (the request-context middleware calls this first)."""
+    scope.setdefault("state", {})["request_id"] = request_id
+
+
+def request_id_of(request: Request | Any) -> str | None:
+    """The request's id, from a Request or a raw ASGI scope."""
+    state = (
+        request.get("state", {}) if isinstance(request, dict) else request.scope.get("state", {})
+    )
+    return state.get("request_id") if isinstance(state, dict) else None
 
 
 def problem_body(
@@ -161,12 +166,7 @@ def problem_response(
 def _jsonable_errors(raw: list[Any]) -> list[dict[str, Any]]:
     # Never echo the rejected input back: it may hold PHI or a password.
     return [
-        {
-            "loc": list(e.get("loc", ())),
-            "msg": str(e.get("msg", "")),
-            "type": str(e.get("type", "")),
-        }
-        for e in raw
+        field_error(e.get("loc", ()), str(e.get("msg", "")), str(e.get("type", ""))) for e in raw
     ]
 
 
@@ -286,7 +286,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
             detail=message,
             instance=request.url.path,
             request_id=request_id_of(request),
-            errors=[{"loc": [where], "msg": message, "type": "nul_character"}],
+            errors=[field_error([where], message, "nul_character")],
         )
     if not _is_unavailable(exc):
         return internal_error_response(request_id_of(request), exc)
@@ -349,10 +349,21 @@ def status_of(exc: BaseException) -> int:
     return 500
 
 
+E = TypeVar("E", bound=Exception)
+
+
+def _handle(
+    app: FastAPI, exc_type: type[E], handler: Callable[[Request, E], Awaitable[JSONResponse]]
+) -> None:
+    # Starlette calls a handler only with instances of the type it is registered for, which its
+    # signature (any Exception) cannot say; here the pair is checked instead.
+    app.add_exception_handler(exc_type, cast(ExceptionHandler, handler))
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StaleDataError, _stale)  # type: ignore[arg-type]
+    _handle(app, AppError, _app_error)
+    _handle(app, RequestValidationError, _validation_error)
+    _handle(app, StarletteHTTPException, _http_error)
+    _handle(app, StaleDataError, _stale)
     for exc_type in (OperationalError, DBAPIError, PoolTimeoutError, ConnectionError):
-        app.add_exception_handler(exc_type, _database_unavailable)
+        _handle(app, exc_type, _database_unavailable)

@@ -5,7 +5,7 @@ How it holds together:
   row per principal and key). A second request with the key finds the claim: a different body
   is 422, a claim still in progress is 409, a finished one is replayed.
 - A successful answer is written onto the claim inside the request's own transaction (the
-  session dependency commits it together with the change), so a stored answer always
+  unit of work commits it together with the change), so a stored answer always
   describes a change that really happened, and a rolled-back change leaves no answer.
 - Error answers other than 422 and 429 are stored too, in a separate transaction, because the
   request's own transaction rolls back. 422s and 429s release the claim instead.
@@ -24,11 +24,11 @@ UUID): a guessable key gives its answer away to whoever guesses it. Each stored 
 the client the request concerned (the one its audit row names), so erasing a client deletes it.
 """
 
+import enum
 import hashlib
 import json
 import os
 import uuid
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,8 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core import audit
-from app.core.errors import AppError, problem_response, request_id_of
+from app.core.errors import AppError, field_error, problem_response, request_id_of
 from app.core.models import Base, IdMixin
 from app.core.time import utcnow
 from app.core.transactions import writing
@@ -111,9 +110,7 @@ def _problem(request: Request, status: int, slug: str, detail: str) -> Response:
         detail=detail,
         instance=request.url.path,
         request_id=request_id_of(request),
-        errors=[{"loc": ["header", HEADER], "msg": detail, "type": slug}]
-        if status == 422
-        else None,
+        errors=[field_error(["header", HEADER], detail, slug)] if status == 422 else None,
     )
 
 
@@ -137,15 +134,20 @@ async def _refused(request: Request) -> Response | None:
     return None if guard is None else await guard(request)
 
 
+class Conflict(enum.Enum):
+    mismatch = "mismatch"
+    in_progress = "in_progress"
+
+
 async def _claim(
     sessionmaker: async_sessionmaker[AsyncSession],
     principal: str,
     key: str,
     fingerprint: str,
     in_progress_timeout: timedelta = IN_PROGRESS_TIMEOUT,
-) -> IdempotencyRecord | str:
-    """The finished record to replay, "taken:<id>" (this request runs), "mismatch" or
-    "in_progress". `key` is the key's digest."""
+) -> IdempotencyRecord | uuid.UUID | Conflict:
+    """The finished record to replay, the id of the claim this request now holds, or why it
+    may not run (another body, or still in progress). `key` is the key's digest."""
     now = utcnow()
     async with writing(sessionmaker) as session:
         existing = await session.scalar(
@@ -159,13 +161,13 @@ async def _claim(
             existing = None
         if existing is not None:
             if existing.fingerprint != fingerprint:
-                return "mismatch"
+                return Conflict.mismatch
             if existing.status_code is not None:
                 return existing  # finished: replay it
             if now - existing.locked_at < in_progress_timeout:
-                return "in_progress"
+                return Conflict.in_progress
             existing.locked_at = now  # the first attempt died; this one takes over
-            return f"taken:{existing.id}"
+            return existing.id
         record = IdempotencyRecord(
             principal=principal,
             key=key,
@@ -177,8 +179,8 @@ async def _claim(
         try:
             await session.flush()
         except IntegrityError:
-            return "in_progress"  # a concurrent request claimed it first
-        return f"taken:{record.id}"
+            return Conflict.in_progress  # a concurrent request claimed it first
+        return record.id
 
 
 async def release(sessionmaker: async_sessionmaker[AsyncSession], claim_id: Any) -> None:
@@ -186,113 +188,87 @@ async def release(sessionmaker: async_sessionmaker[AsyncSession], claim_id: Any)
         await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim_id))
 
 
-def stored_values(claim: Claim, response: Response, request: Request) -> dict[str, Any]:
+def _stored_values(claim: Claim, response: Response, client_id: uuid.UUID | None) -> dict[str, Any]:
     headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
     return {
         "status_code": response.status_code,
         "headers": headers,
         "body": seal(claim.secret, bytes(response.body)),
-        "client_id": audit.client_id_of(request),
+        "client_id": client_id,
     }
 
 
-async def finish_in_session(
-    session: AsyncSession, claim: Claim, response: Response, request: Request
+async def store(
+    session: AsyncSession, claim: Claim, response: Response, client_id: uuid.UUID | None
 ) -> None:
-    """Store the answer on the claim inside the request's own transaction."""
+    """Store the answer on the claim inside the request's own transaction (or drop the claim
+    for answers that are not stored), so it commits together with the change."""
+    if response.status_code in NOT_STORED or not hasattr(response, "body"):
+        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim.id))
+        return
     await session.execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.id == claim.id)
-        .values(**stored_values(claim, response, request))
+        .values(**_stored_values(claim, response, client_id))
     )
 
 
-async def before_commit(request: Request, session: AsyncSession) -> None:
-    """Called by the session dependency just before it commits the request's transaction."""
-    claim: Claim | None = getattr(request.state, "idempotency_claim", None)
-    if claim is None:
-        return
-    request.state.idempotency_handled = True
-    response = getattr(request.state, "response", None)
-    if response is None or response.status_code in NOT_STORED or not hasattr(response, "body"):
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim.id))
-    else:
-        await finish_in_session(session, claim, response, request)
-
-
-async def after_rollback(request: Request, exc: BaseException) -> None:
-    """Called by the session dependency after it rolled the request back (its locks are gone):
-    store the error answer, or release the claim so that a retry runs again."""
-    claim: Claim | None = getattr(request.state, "idempotency_claim", None)
-    if claim is None:
-        return
-    request.state.idempotency_handled = True
+async def after_failure(
+    request: Request, claim: Claim, exc: BaseException, client_id: uuid.UUID | None
+) -> None:
+    """After the request's transaction rolled back (its locks are gone): store the error answer
+    in a transaction of its own, or release the claim so that a retry runs again."""
     sessionmaker = request.app.state.sessionmaker
     if isinstance(exc, AppError) and exc.status not in NOT_STORED:
         rendered = await request.app.exception_handlers[AppError](request, exc)
         async with writing(sessionmaker) as session:
-            await finish_in_session(session, claim, rendered, request)
+            await store(session, claim, rendered, client_id)
     else:
         await release(sessionmaker, claim.id)
 
 
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-
-
-def idempotent(handler: Handler) -> Handler:
-    """Wrap a POST route's handler (see the module docstring)."""
-
-    async def wrapped(request: Request) -> Response:
-        key = request.headers.get(HEADER)
-        scope_of = getattr(request.app.state, "idempotency_scope", None)
-        if request.method != "POST" or key is None or scope_of is None:
-            return await handler(request)
-        if not _valid_key(key):
-            return _problem(
-                request,
-                422,
-                "idempotency-key-invalid",
-                "Idempotency-Key must be 1 to 255 printable ASCII characters.",
-            )
-        principal = scope_of(request)
-        if principal is None:  # unauthenticated routes (token endpoint): nothing to scope to
-            return await handler(request)
-        body = await request.body()
-        fingerprint = hashlib.sha256(
-            json.dumps([request.url.path, request.url.query]).encode() + b"\0" + body
-        ).hexdigest()
-        sessionmaker = request.app.state.sessionmaker
-        timeout = timedelta(seconds=request.app.state.settings.idempotency_in_progress_seconds)
-        secret = sealing_key(key, principal)
-        claim = await _claim(sessionmaker, principal, key_digest(key), fingerprint, timeout)
-        if isinstance(claim, IdempotencyRecord):
-            refused = await _refused(request)
-            return refused if refused is not None else _replay(claim, secret)
-        if claim == "mismatch":
-            return _problem(
-                request,
-                422,
-                "idempotency-key-reused",
-                "This Idempotency-Key was used with another request body.",
-            )
-        if claim == "in_progress":
-            return _problem(
-                request,
-                409,
-                "idempotency-key-in-progress",
-                "A request with this Idempotency-Key is still running; retry later.",
-            )
-        claim_id = uuid.UUID(claim.split(":", 1)[1])
-        request.state.idempotency_claim = Claim(claim_id, secret)
-        try:
-            response = await handler(request)
-        except BaseException:
-            # The request's session (if it opened one) still holds its transaction here; it
-            # rolls back after this frame and then calls after_rollback(). Without a session
-            # nothing is locked, so the claim is released right away.
-            if getattr(request.state, "session", None) is None:
-                await release(sessionmaker, claim_id)
-            raise
-        return response
-
-    return wrapped
+async def claim_or_answer(request: Request) -> Claim | Response | None:
+    """For a POST with an Idempotency-Key: the claim this request now holds, or the answer to
+    give at once (a replay, 409 in progress, 422 another body or a malformed key). None when
+    there is no key, or no caller to scope it to (the token endpoints)."""
+    key = request.headers.get(HEADER)
+    scope_of = getattr(request.app.state, "idempotency_scope", None)
+    if request.method != "POST" or key is None or scope_of is None:
+        return None
+    if not _valid_key(key):
+        return _problem(
+            request,
+            422,
+            "idempotency-key-invalid",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+        )
+    principal = scope_of(request)
+    if principal is None:
+        return None
+    body = await request.body()
+    fingerprint = hashlib.sha256(
+        json.dumps([request.url.path, request.url.query]).encode() + b"\0" + body
+    ).hexdigest()
+    timeout = timedelta(seconds=request.app.state.settings.idempotency_in_progress_seconds)
+    secret = sealing_key(key, principal)
+    outcome = await _claim(
+        request.app.state.sessionmaker, principal, key_digest(key), fingerprint, timeout
+    )
+    if isinstance(outcome, IdempotencyRecord):
+        refused = await _refused(request)
+        return refused if refused is not None else _replay(outcome, secret)
+    if outcome is Conflict.mismatch:
+        return _problem(
+            request,
+            422,
+            "idempotency-key-reused",
+            "This Idempotency-Key was used with another request body.",
+        )
+    if outcome is Conflict.in_progress:
+        return _problem(
+            request,
+            409,
+            "idempotency-key-in-progress",
+            "A request with this Idempotency-Key is still running; retry later.",
+        )
+    return Claim(outcome, secret)

@@ -4,13 +4,17 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import internal_error_response, problem_response
+from app.core.errors import (
+    internal_error_response,
+    problem_response,
+    request_id_of,
+    set_request_id,
+)
 
 access_log = logging.getLogger("homework.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -42,7 +46,7 @@ class RequestContextMiddleware:
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        set_request_id(scope, request_id)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -130,12 +134,11 @@ class BodySizeLimitMiddleware:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state: dict[str, Any] = scope.get("state", {})
         response = problem_response(
             413,
             slug="payload-too-large",
             detail=f"The request body is larger than {self.max_bytes} bytes.",
             instance=scope.get("path"),
-            request_id=state.get("request_id"),
+            request_id=request_id_of(scope),
         )
         await response(scope, receive, send)

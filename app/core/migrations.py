@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,7 @@ def head_revisions() -> frozenset[str]:
 
 
 async def current_revisions(connection: AsyncConnection) -> frozenset[str]:
-    def read(sync_connection) -> frozenset[str]:  # type: ignore[no-untyped-def]
+    def read(sync_connection: Connection) -> frozenset[str]:
         return frozenset(MigrationContext.configure(sync_connection).get_current_heads())
 
     return await connection.run_sync(read)

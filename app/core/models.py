@@ -3,9 +3,9 @@
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Enum, Integer, MetaData, TypeDecorator, Uuid
+from sqlalchemy import JSON, DateTime, Enum, FromClause, Integer, MetaData, TypeDecorator, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -69,6 +69,9 @@ class VersionedMixin:
     """An integer version that the ORM bumps on every UPDATE and checks (optimistic locking)."""
 
     version: Mapped[int] = mapped_column(Integer, default=1)
+    if TYPE_CHECKING:
+        # Given by the declarative base to the mapped class the mixin ends up in.
+        __table__: ClassVar[FromClause]
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:

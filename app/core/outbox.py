@@ -143,15 +143,13 @@ def _savepoint_ended(session: Session, transaction: SessionTransaction) -> None:
 
 
 def install_outbox() -> None:
-    """Hook every ORM session (idempotent)."""
+    """Hook every ORM session (idempotent). `create_sessionmaker` calls it, so every session
+    the app, the worker or the CLI opens writes its events."""
     if not event.contains(Session, "before_commit", _write_outbox):
         event.listen(Session, "before_commit", _write_outbox)
         event.listen(Session, "after_rollback", _drop_outbox)
         event.listen(Session, "after_transaction_create", _savepoint_begun)
         event.listen(Session, "after_transaction_end", _savepoint_ended)
-
-
-install_outbox()
 
 
 def emit(session: Any, type_: str, resource: Any, *, client_id: uuid.UUID | None = None) -> None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Unprocessable
+from app.core.errors import Unprocessable, field_error
 from app.core.types import Instant
 
 T = TypeVar("T")
@@ -73,10 +73,11 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _bad_cursor() -> Unprocessable:
+def invalid_cursor(detail: str = "The cursor is not one this list gave out.") -> Unprocessable:
+    """The 422 for a `cursor` query parameter the list did not give out."""
     return Unprocessable(
-        "The cursor is not one this list gave out.",
-        errors=[{"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "cursor_invalid"}],
+        detail,
+        errors=[field_error(["query", "cursor"], "Invalid cursor", "cursor_invalid")],
     )
 
 
@@ -85,9 +86,9 @@ def decode_plain_cursor(cursor: str, length: int) -> list[Any]:
     try:
         plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error):
-        raise _bad_cursor() from None
+        raise invalid_cursor() from None
     if not isinstance(plain, list) or len(plain) != length:
-        raise _bad_cursor()
+        raise invalid_cursor()
     return plain
 
 
@@ -107,7 +108,7 @@ def decode_cursor(cursor: str, keys: list[SortKey]) -> list[Any]:
                 values.append(python_type(value))
         return values
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, NotImplementedError):
-        raise _bad_cursor() from None
+        raise invalid_cursor() from None
 
 
 def _after(keys: list[SortKey], values: list[Any]) -> ColumnElement[bool]:

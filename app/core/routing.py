@@ -9,13 +9,11 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match, compile_path
 from starlette.types import Scope
 
-from app.core import audit
 from app.core.access import AccessRule, access_rule_of
-from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, status_of
+from app.core.errors import PROBLEM_MEDIA_TYPE, Problem
 from app.core.idempotency import HEADER as IDEMPOTENCY_HEADER
-from app.core.idempotency import idempotent
 from app.core.ratelimit import rate_limit_response, rate_limited
-from app.core.transactions import retrying
+from app.core.unit_of_work import UnitOfWork
 
 _DESCRIPTIONS = {
     400: "Malformed request (for example a body that is not JSON).",
@@ -113,24 +111,13 @@ class ProblemRoute(APIRoute):
         return match, child_scope
 
     def get_route_handler(self) -> Callable[..., Any]:
-        handler = retrying(super().get_route_handler())
-        inner = idempotent(handler) if "POST" in self.methods else handler
+        handler = super().get_route_handler()
 
         async def wrapped(request: Request) -> Response:
-            resource = self.audit_resource  # set by __init__ once super() built the handler
             if await rate_limited(request):
                 return await rate_limit_response(request)
-            request.state.audit_spec = resource
-            audit.begin(request)
-            try:
-                response = await inner(request)
-            except BaseException as exc:
-                if resource and getattr(request.state, "session", None) is None:
-                    await audit.apart(request, status_of(exc))
-                raise
-            if resource and getattr(request.state, "session", None) is None:
-                await audit.apart(request, response.status_code)
-            return response
+            # audit_resource is set by __init__ once super() built the handler.
+            return await UnitOfWork(request, self.audit_resource).run(handler)
 
         return wrapped
 

@@ -92,8 +92,8 @@ def _step_activities(goal: GoalInput, patient: dict[str, Any]) -> list[dict[str,
     for step in sorted(goal.get("steps") or [], key=lambda s: s.get("position", 0)):
         done = bool(step.get("done"))
         progress = (
-            [{"time": instant(step["done_at"]), "text": "Step done."}]
-            if done and step.get("done_at")
+            [{"time": instant(done_at), "text": "Step done."}]
+            if done and (done_at := step.get("done_at"))
             else None
         )
         detail = {
@@ -168,7 +168,7 @@ def goal(data: GoalInput, patient_id: str) -> dict[str, Any]:
             },
             "description": {"text": text_or_none(data.get("title")) or "Goal"},
             "subject": reference("Patient", patient_id),
-            "target": [{"dueDate": day(data["target_date"])}] if data.get("target_date") else None,
+            "target": [{"dueDate": day(due)}] if (due := data.get("target_date")) else None,
             "note": notes,
         }
     )

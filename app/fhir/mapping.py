@@ -63,14 +63,8 @@ def questionnaire(
 
 def _used_versions(data: EverythingInput) -> list[VersionKey]:
     # Assignments first, then completions, each in input order: a stable bundle order.
-    keys = [
-        (str(row["template_id"]), int(row[field]))
-        for rows, field in (
-            (data.get("assignments") or [], "template_version"),
-            (data.get("completions") or [], "template_version"),
-        )
-        for row in rows
-    ]
+    rows = [*(data.get("assignments") or []), *(data.get("completions") or [])]
+    keys = [(str(row["template_id"]), int(row["template_version"])) for row in rows]
     return list(dict.fromkeys(keys))
 
 
@@ -83,7 +77,7 @@ def everything_bundle(
     InvalidFhirResource (a mapper bug) when `validate` is on and a resource fails the models.
     """
     base_url = data["base_url"].rstrip("/")
-    since = parse_instant(data["since"]) if data.get("since") else None
+    since = parse_instant(raw_since) if (raw_since := data.get("since")) else None
     client = data["client"]
     patient_id = fhir_id(client["id"])
     clinic = data.get("clinic")

@@ -45,9 +45,9 @@ def score_observation(
     completion: CompletionInput, template_version: TemplateVersionInput, patient_id: str
 ) -> dict[str, Any] | None:
     """The total of a scored completion; None when there is no total (skipped items)."""
-    score = completion.get("score") or {}
-    total = score.get("total")
-    if total is None or isinstance(total, bool):
+    score = completion.get("score")
+    total = score.get("total") if score else None
+    if score is None or total is None or isinstance(total, bool):
         return None
     template_id = str(completion["template_id"])
     patient = reference("Patient", patient_id)

@@ -7,7 +7,6 @@ has no element for (scale bounds, group sizes, units) use the core Questionnaire
 """
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from app.fhir.common import (
@@ -46,14 +45,6 @@ ITEM_TYPE = {
 MAX_DURATION_MINUTES = 1440
 # The published instruments, so that an EHR recognises the form itself, not only its score.
 PANEL_LOINC = {"phq-9": "44249-1", "gad-7": "69737-5"}
-
-
-def iter_fields(fields: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Every field of a definition, group sub-fields included (keys are unique form-wide)."""
-    for field in fields:
-        yield field
-        if field["type"] == "group":
-            yield from field.get("fields", [])
 
 
 def option_coding(template_id: str, field_key: str, option: dict[str, Any]) -> dict[str, Any]:

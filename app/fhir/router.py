@@ -1,7 +1,7 @@
 """FHIR R4 read endpoints: a client's whole record as a Bundle, and template Questionnaires."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -13,6 +13,7 @@ from app.core.db import SessionDep
 from app.core.routing import ProblemRoute, problem_responses
 from app.core.time import utcnow
 from app.core.types import Instant
+from app.fhir.inputs import EverythingInput, TemplateVersionInput
 from app.fhir.mapping import everything_bundle, questionnaire
 from app.records.service import load_record, weekly_adherence
 from app.templates.models import TemplateVersion
@@ -61,6 +62,7 @@ async def patient_everything(
     client = await get_visible_client(session, principal, client_id)
     now = utcnow()
     record = await load_record(session, client, now)
+    # The JSON dumps of the record's response models: the shapes the mapping's inputs describe.
     data = {
         "clinic": {"id": str(record.clinic.id), "name": record.clinic.name},
         "client": record.client.model_dump(mode="json"),
@@ -76,7 +78,7 @@ async def patient_everything(
         "base_url": _base_url(request),
         "since": since,
     }
-    return _fhir(everything_bundle(data, now=now))  # type: ignore[arg-type]
+    return _fhir(everything_bundle(cast(EverythingInput, data), now=now))
 
 
 @router.get(
@@ -104,4 +106,4 @@ async def get_questionnaire(
         "created_at": found.created_at.isoformat(),
         **definition_of(found).model_dump(mode="json"),
     }
-    return _fhir(questionnaire(document, _base_url(request)))  # type: ignore[arg-type]
+    return _fhir(questionnaire(cast(TemplateVersionInput, document), _base_url(request)))

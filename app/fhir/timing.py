@@ -63,7 +63,7 @@ def timing(schedule: ScheduleInput) -> dict[str, Any]:
     # timeOfDay is wall-clock time; without the zone an EHR cannot place it on a timeline.
     extension = [{"url": TIMEZONE_EXTENSION, "valueCode": zone}] if zone else None
     rrule = text_or_none(schedule.get("rrule"))
-    end = day(schedule["end_date"]) if schedule.get("end_date") else None
+    end = day(end_date) if (end_date := schedule.get("end_date")) else None
     count = schedule.get("count")
 
     if rrule is None:

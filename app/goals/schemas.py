@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.completions.models import AchievementType
+from app.core.schemas import Schema
 from app.core.types import NOT_BLANK, CalendarDate
 from app.goals.models import GoalStatus
 
@@ -16,18 +17,14 @@ Title = Annotated[
 LongText = Annotated[str, StringConstraints(max_length=5000)]
 
 
-class StepCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StepCreate(Schema):
     title: Title
     position: Annotated[int, Field(strict=True, ge=0, le=1000)] | None = Field(
         default=None, description="Where to insert (0 = first); at the end when absent."
     )
 
 
-class StepUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StepUpdate(Schema):
     title: Title | None = None
     done: StrictBool | None = None
     position: Annotated[int, Field(strict=True, ge=0, le=1000)] | None = Field(
@@ -48,9 +45,7 @@ class StepRead(BaseModel):
     version: int
 
 
-class GoalCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GoalCreate(Schema):
     client_id: uuid.UUID | None = Field(
         default=None, description="Required for staff; a client creates goals for themself."
     )
@@ -63,9 +58,7 @@ class GoalCreate(BaseModel):
     )
 
 
-class GoalUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GoalUpdate(Schema):
     title: Title | None = None
     description: LongText | None = None
     why: LongText | None = None

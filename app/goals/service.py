@@ -12,11 +12,15 @@ from app.auth.principal import Principal
 from app.clinics.repository import get_visible_client
 from app.completions.achievements import award
 from app.completions.adherence import adherence_for_assignments
-from app.completions.models import AchievementType
-from app.core.errors import Unprocessable
+from app.completions.models import Achievement, AchievementType
+from app.core.errors import Unprocessable, field_error
+from app.core.outbox import emit, record_event
+from app.core.pagination import ListParams, Page, SortKey, paginate_rows
 from app.core.time import utcnow
 from app.goals.models import Goal, GoalStatus, GoalStep
+from app.goals.repository import achievements_of, matching_goals
 from app.goals.schemas import (
+    AchievementRead,
     GoalCreate,
     GoalProgress,
     GoalRead,
@@ -27,13 +31,51 @@ from app.goals.schemas import (
 )
 
 
-async def create_goal(session: AsyncSession, principal: Principal, body: GoalCreate) -> Goal:
+async def _announce(session: AsyncSession, goal: Goal, type_: str) -> GoalRead:
+    """The goal as the API answers it, queued as the payload of the event `type_`."""
+    read = (await goal_reads(session, [goal]))[0]
+    emit(session, type_, read)
+    return read
+
+
+async def list_goals(
+    session: AsyncSession,
+    principal: Principal,
+    params: ListParams,
+    *,
+    client_id: uuid.UUID | None = None,
+    status: GoalStatus | None = None,
+) -> Page[GoalRead]:
+    stmt = matching_goals(
+        principal, client_id=client_id, status=status, updated_since=params.updated_since
+    )
+    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Goal.id)])
+    return Page(items=await goal_reads(session, rows), next_cursor=cursor)
+
+
+async def list_achievements(
+    session: AsyncSession, principal: Principal, client_id: uuid.UUID, params: ListParams
+) -> Page[AchievementRead]:
+    """The client's achievements, newest first (404 for a client the caller may not see)."""
+    client = await get_visible_client(session, principal, client_id)
+    rows, cursor = await paginate_rows(
+        session,
+        achievements_of(client.id, updated_since=params.updated_since),
+        params,
+        [SortKey(Achievement.earned_at, descending=True), SortKey(Achievement.id, descending=True)],
+    )
+    return Page(items=[AchievementRead.model_validate(a) for a in rows], next_cursor=cursor)
+
+
+async def create_goal(session: AsyncSession, principal: Principal, body: GoalCreate) -> GoalRead:
+    """A goal with its steps, for a client the caller sees (a client: their own); announced
+    as `goal.created`."""
     if principal.is_client:
         client_id = body.client_id or principal.id
     elif body.client_id is None:
         raise Unprocessable(
             "Say whose goal this is.",
-            errors=[{"loc": ["body", "client_id"], "msg": "Required for staff", "type": "missing"}],
+            errors=[field_error(["body", "client_id"], "Required for staff", "missing")],
         )
     else:
         client_id = body.client_id
@@ -52,7 +94,7 @@ async def create_goal(session: AsyncSession, principal: Principal, body: GoalCre
     for position, title in enumerate(body.steps):
         session.add(GoalStep(goal_id=goal.id, title=title, position=position))
     await session.flush()
-    return goal
+    return await _announce(session, goal, "goal.created")
 
 
 async def steps_of(
@@ -82,7 +124,10 @@ async def _award_goal(session: AsyncSession, goal: Goal) -> None:
     )
 
 
-async def update_goal(session: AsyncSession, goal: Goal, body: GoalUpdate) -> None:
+async def update_goal(session: AsyncSession, goal: Goal, body: GoalUpdate) -> GoalRead:
+    """Change what was sent; announced as `goal.updated`, and also `goal.achieved` when this
+    change reaches it."""
+    achieved_before = goal.achieved_at is not None
     changes = body.model_dump(exclude_unset=True)
     # A null title or status leaves it as it is (there is no "no status"; "" was a 500).
     for name in ("title", "status"):
@@ -96,6 +141,10 @@ async def update_goal(session: AsyncSession, goal: Goal, body: GoalUpdate) -> No
     elif body.status is not None and body.status != GoalStatus.achieved:
         goal.achieved_at = None
     await session.flush()
+    read = await _announce(session, goal, "goal.updated")
+    if goal.achieved_at is not None and not achieved_before:
+        emit(session, "goal.achieved", read)
+    return read
 
 
 def _touch(goal: Goal) -> None:
@@ -111,11 +160,12 @@ def _place(steps: list[GoalStep], step: GoalStep, position: int | None) -> None:
 
 
 async def add_step(session: AsyncSession, goal: Goal, body: StepCreate) -> GoalStep:
+    """A new step (at `position`, else last); the goal is announced as `goal.updated`."""
     steps = (await steps_of(session, [goal.id]))[goal.id]
     if len(steps) >= 50:
         raise Unprocessable(
             "A goal holds at most 50 steps.",
-            errors=[{"loc": ["body"], "msg": "Too many steps", "type": "too_many"}],
+            errors=[field_error(["body"], "Too many steps", "too_many")],
         )
     step = GoalStep(goal_id=goal.id, title=body.title, position=len(steps))
     session.add(step)
@@ -123,10 +173,12 @@ async def add_step(session: AsyncSession, goal: Goal, body: StepCreate) -> GoalS
     _place([*steps, step], step, body.position)
     _touch(goal)
     await session.flush()
+    await _announce(session, goal, "goal.updated")
     return step
 
 
 async def update_step(session: AsyncSession, goal: Goal, step: GoalStep, body: StepUpdate) -> None:
+    """Rename, tick off (a small win) or move a step; announced as `goal.updated`."""
     if body.title is not None:
         step.title = body.title
     if body.done is not None and body.done != step.done:
@@ -147,9 +199,11 @@ async def update_step(session: AsyncSession, goal: Goal, step: GoalStep, body: S
         _place(steps, step, body.position)
     _touch(goal)
     await session.flush()
+    await _announce(session, goal, "goal.updated")
 
 
 async def delete_step(session: AsyncSession, goal: Goal, step: GoalStep) -> None:
+    """Remove a step and close the gap; announced as `goal.updated`."""
     await session.delete(step)
     await session.flush()
     steps = (await steps_of(session, [goal.id]))[goal.id]
@@ -157,9 +211,20 @@ async def delete_step(session: AsyncSession, goal: Goal, step: GoalStep) -> None
         item.position = index
     _touch(goal)
     await session.flush()
+    await _announce(session, goal, "goal.updated")
 
 
 async def delete_goal(session: AsyncSession, goal: Goal) -> None:
+    """Delete the goal and its steps; announced by a `goal.deleted` tombstone."""
+    record_event(
+        session,
+        "goal.deleted",
+        resource_type="goal",
+        resource_id=goal.id,
+        clinic_id=goal.clinic_id,
+        client_id=goal.client_id,
+        payload={"id": str(goal.id), "deleted": True},
+    )
     await session.execute(delete(GoalStep).where(GoalStep.goal_id == goal.id))
     await session.delete(goal)
     await session.flush()
@@ -176,7 +241,8 @@ async def goal_reads(session: AsyncSession, goals: list[Goal]) -> list[GoalRead]
                 select(Assignment).where(Assignment.goal_id.in_(ids)).order_by(Assignment.id)
             )
         ).scalars():
-            linked[assignment.goal_id].append(assignment)  # type: ignore[index]
+            if assignment.goal_id is not None:  # always: selected by it
+                linked[assignment.goal_id].append(assignment)
     every = [a for group in linked.values() for a in group]
     rates = await adherence_for_assignments(session, every, utcnow(), days=30)
     reads = []

@@ -9,18 +9,104 @@ import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment
+from app.assignments.repository import overlapping
 from app.auth.models import User
+from app.auth.principal import Principal
+from app.clinics.models import CareTeamMember
+from app.clinics.repository import visible_clients
 from app.completions.adherence import AssignmentRef, Counts, adherence_windows
 from app.completions.models import Completion
-from app.metrics.schemas import CaseloadRow
+from app.core.errors import Unprocessable, field_error
+from app.core.pagination import Page, decode_plain_cursor, encode_cursor, invalid_cursor
+from app.core.time import utcnow
+from app.metrics.schemas import CaseloadRow, CaseloadSort
 from app.templates.models import Template
 from app.templates.repository import definitions_by_ids
 
 WINDOWS = (7, 30)
+MAX_CASELOAD = 2000
+
+
+def caseload_clients(
+    principal: Principal, *, therapist_id: uuid.UUID | None = None
+) -> Select[User]:
+    """The visible clients, or those on one therapist's care team when `therapist_id` is given."""
+    stmt = visible_clients(principal)
+    if therapist_id is not None:
+        stmt = stmt.where(
+            exists().where(
+                CareTeamMember.client_id == User.id, CareTeamMember.therapist_id == therapist_id
+            )
+        )
+    return stmt
+
+
+async def caseload_page(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    sort: CaseloadSort,
+    descending: bool,
+    therapist_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[CaseloadRow]:
+    """Rows are computed for the whole (filtered) caseload, then sorted and paged; the cursor
+    remembers the last row's sort key, so later pages continue after it."""
+    stmt = caseload_clients(principal, therapist_id=therapist_id)
+    clients = list((await session.execute(stmt.limit(MAX_CASELOAD + 1))).scalars())
+    if len(clients) > MAX_CASELOAD:
+        raise Unprocessable(
+            f"The caseload has more than {MAX_CASELOAD} clients; filter by therapist_id.",
+            errors=[field_error(["query", "therapist_id"], "Caseload too large", "too_many")],
+        )
+    rows = await caseload_rows(session, clients, utcnow())
+    keyed = sorted(
+        ((_cursor_key(r, sort), r) for r in rows), key=lambda kr: _order(kr[0], descending)
+    )
+    if cursor:
+        last = _order(decode_plain_cursor(cursor, 3), descending)
+        try:
+            keyed = [kr for kr in keyed if last < _order(kr[0], descending)]
+        except TypeError:  # a cursor made for another sort
+            raise invalid_cursor("The cursor belongs to another sort order.") from None
+    page = keyed[:limit]
+    next_cursor = encode_cursor(page[-1][0]) if len(keyed) > limit else None
+    return Page(items=[row for _, row in page], next_cursor=next_cursor)
+
+
+class _Reversed:
+    """Wraps a value so that ascending sorts put it in descending order."""
+
+    # Any: a cursor's values are compared as they come, and one made for another sort order
+    # fails the comparison (TypeError), which the caller answers with a 422.
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: "_Reversed") -> bool:
+        return self.value > other.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and self.value == other.value
+
+
+def _cursor_key(row: CaseloadRow, sort: CaseloadSort) -> list[object]:
+    value = getattr(row, "display_name" if sort == CaseloadSort.name else sort.value)
+    if isinstance(value, datetime):
+        value = value.isoformat()  # all UTC, so the text sorts like the instant
+    return [value is None, value if value is not None else 0, str(row.client_id)]
+
+
+def _order(key: list[object], descending: bool) -> tuple[object, ...]:
+    # Nulls last in both directions; the client id breaks ties so the order is total.
+    is_null, value, client_id = key
+    if descending:
+        return (is_null, _Reversed(value), _Reversed(client_id))
+    return (is_null, value, client_id)
 
 
 async def caseload_rows(
@@ -105,8 +191,7 @@ async def _adherence(
                 Assignment.client_id,
             ).where(
                 Assignment.client_id.in_(client_ids),
-                Assignment.first_date <= utc_today + timedelta(days=1),
-                or_(Assignment.last_date.is_(None), Assignment.last_date >= earliest),
+                overlapping(earliest, utc_today + timedelta(days=1)),
                 # Nothing due after its end counts, and nothing in the windows is due before this.
                 or_(
                     Assignment.ended_at.is_(None),

@@ -1,25 +1,24 @@
 """Metrics for one client, for oneself, and the caseload overview."""
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import exists
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
-from app.auth.policy import CLIENTS, EVERYONE, READ, STAFF, Policy
+from app.auth.policy import EVERYONE, READ, STAFF, ClientSelfReader, Policy
 from app.auth.principal import Principal
-from app.clinics.models import CareTeamMember
-from app.clinics.repository import get_visible_client, visible_clients
+from app.clinics.repository import get_visible_client
 from app.core.db import SessionDep
-from app.core.errors import Unprocessable
-from app.core.pagination import Page, decode_plain_cursor, encode_cursor
+from app.core.errors import Unprocessable, field_error
+from app.core.pagination import Page
 from app.core.routing import ProblemRoute, problem_responses
 from app.core.time import utcnow
 from app.core.types import CalendarDate
-from app.metrics.caseload import caseload_rows
+from app.metrics.caseload import caseload_page
 from app.metrics.schemas import CaseloadRow, CaseloadSort, ClientMetrics, Granularity
 from app.metrics.service import client_metrics
 
@@ -29,12 +28,10 @@ router = APIRouter(
 MetricsReader = Annotated[
     Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="metrics"))
 ]
-MyMetricsReader = Annotated[Principal, Depends(Policy(CLIENTS, READ, audit="user"))]
 CaseloadReader = Annotated[
     Principal, Depends(Policy(STAFF, READ, api_clients=True, audit="caseload"))
 ]
 MAX_DAYS = 366
-MAX_CASELOAD = 2000
 
 FromDate = Annotated[
     CalendarDate | None, Query(alias="from", description="Default: 27 days before `to`.")
@@ -51,12 +48,18 @@ def _window(client: User, start: date | None, end: date | None) -> tuple[date, d
     if start > end or (end - start).days + 1 > MAX_DAYS:
         raise Unprocessable(
             f"`from` must be on or before `to`, at most {MAX_DAYS} days apart.",
-            errors=[{"loc": ["query", "from"], "msg": "Invalid range", "type": "range"}],
+            errors=[field_error(["query", "from"], "Invalid range", "range")],
         )
     return start, end
 
 
-async def _metrics(session, client, start, end, granularity) -> ClientMetrics:  # type: ignore[no-untyped-def]
+async def _metrics(
+    session: AsyncSession,
+    client: User,
+    start: date | None,
+    end: date | None,
+    granularity: Granularity,
+) -> ClientMetrics:
     window_start, window_end = _window(client, start, end)
     return await client_metrics(session, client, window_start, window_end, granularity, utcnow())
 
@@ -88,41 +91,13 @@ async def get_client_metrics(
 )
 async def get_my_metrics(
     session: SessionDep,
-    principal: MyMetricsReader,
+    principal: ClientSelfReader,
     start: FromDate = None,
     end: ToDate = None,
     granularity: Granularity = Granularity.week,
 ) -> ClientMetrics:
     client = await get_visible_client(session, principal, principal.id)
     return await _metrics(session, client, start, end, granularity)
-
-
-class _Reversed:
-    """Wraps a value so that ascending sorts put it in descending order."""
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def __lt__(self, other: "_Reversed") -> bool:
-        return self.value > other.value  # type: ignore[operator]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Reversed) and self.value == other.value
-
-
-def _cursor_key(row: CaseloadRow, sort: CaseloadSort) -> list[object]:
-    value = getattr(row, "display_name" if sort == CaseloadSort.name else sort.value)
-    if isinstance(value, datetime):
-        value = value.isoformat()  # all UTC, so the text sorts like the instant
-    return [value is None, value if value is not None else 0, str(row.client_id)]
-
-
-def _order(key: list[object], descending: bool) -> tuple:  # type: ignore[type-arg]
-    # Nulls last in both directions; the client id breaks ties so the order is total.
-    is_null, value, client_id = key
-    if descending:
-        return (is_null, _Reversed(value), _Reversed(client_id))
-    return (is_null, value, client_id)
 
 
 @router.get(
@@ -143,36 +118,12 @@ async def get_caseload(
 ) -> Page[CaseloadRow]:
     """Rows are computed for the whole (filtered) caseload, then sorted and paged; the cursor
     remembers the last row's sort key, so later pages continue after it."""
-    stmt = visible_clients(principal)
-    if therapist_id is not None:
-        stmt = stmt.where(
-            exists().where(
-                CareTeamMember.client_id == User.id, CareTeamMember.therapist_id == therapist_id
-            )
-        )
-    clients = list((await session.execute(stmt.limit(MAX_CASELOAD + 1))).scalars())
-    if len(clients) > MAX_CASELOAD:
-        raise Unprocessable(
-            f"The caseload has more than {MAX_CASELOAD} clients; filter by therapist_id.",
-            errors=[
-                {"loc": ["query", "therapist_id"], "msg": "Caseload too large", "type": "too_many"}
-            ],
-        )
-    rows = await caseload_rows(session, clients, utcnow())
-    keyed = sorted(
-        ((_cursor_key(r, sort), r) for r in rows), key=lambda kr: _order(kr[0], descending)
+    return await caseload_page(
+        session,
+        principal,
+        sort=sort,
+        descending=descending,
+        therapist_id=therapist_id,
+        limit=limit,
+        cursor=cursor,
     )
-    if cursor:
-        last = _order(decode_plain_cursor(cursor, 3), descending)
-        try:
-            keyed = [kr for kr in keyed if last < _order(kr[0], descending)]
-        except TypeError:  # a cursor made for another sort
-            raise Unprocessable(
-                "The cursor belongs to another sort order.",
-                errors=[
-                    {"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "cursor_invalid"}
-                ],
-            ) from None
-    page = keyed[:limit]
-    next_cursor = encode_cursor(page[-1][0]) if len(keyed) > limit else None
-    return Page(items=[row for _, row in page], next_cursor=next_cursor)

@@ -3,13 +3,15 @@
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment
 from app.assignments.occurrences import load_timelines
+from app.assignments.repository import overlapping
 from app.auth.models import User
 from app.completions.adherence import Counts, answered_occurrences, key_of, outcome
 from app.completions.days import client_days, streaks
@@ -29,6 +31,7 @@ from app.metrics.schemas import (
     Period,
     Streaks,
 )
+from app.templates.definitions import TemplateKind
 from app.templates.models import Template
 
 STREAK_RULE = (
@@ -75,18 +78,15 @@ async def _adherence(
         (
             await session.execute(
                 select(Assignment)
-                .where(
-                    Assignment.client_id == client.id,
-                    Assignment.first_date <= last,
-                    or_(Assignment.last_date.is_(None), Assignment.last_date >= start),
-                )
+                .where(Assignment.client_id == client.id, overlapping(start, last))
                 .order_by(Assignment.id)
             )
         ).scalars()
     )
     timelines = await load_timelines(session, assignments)
     answered = await answered_occurrences(session, [a.id for a in assignments], start, last)
-    total, by_kind = Counts(), defaultdict(Counts)
+    total = Counts()
+    by_kind: defaultdict[TemplateKind, Counts] = defaultdict(Counts)
     per_assignment = {a.id: Counts() for a in assignments}
     per_period = [Counts() for _ in buckets]
     for a in assignments:
@@ -163,8 +163,8 @@ async def _completion_aggregates(
     return mood, _round(row[4]), int(row[5]), reasons, per_day
 
 
-def _round(value: object) -> float | None:
-    return None if value is None else round(float(value), 2)  # type: ignore[arg-type]
+def _round(value: float | Decimal | None) -> float | None:
+    return None if value is None else round(float(value), 2)
 
 
 async def _measures(

@@ -1,11 +1,13 @@
 """Everything held about one client, loaded with a fixed number of queries: the source of the
-FHIR `$everything` bundle and of the client's own export."""
+FHIR `$everything` bundle and of the client's own export; and the erasure of all of it."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment
@@ -13,17 +15,25 @@ from app.assignments.occurrences import load_timelines
 from app.assignments.schemas import AssignmentRead
 from app.assignments.service import assignment_read
 from app.auth.models import User
+from app.auth.principal import Principal
 from app.clinics.models import CareTeamMember, Clinic
+from app.clinics.repository import get_visible_client
 from app.clinics.schemas import ClientRead
 from app.clinics.service import client_reads
 from app.completions.models import Achievement, Comment, Completion
 from app.completions.schemas import CommentRead, CompletionRead
 from app.completions.service import completion_read
+from app.core import audit
+from app.core.idempotency import IdempotencyRecord
+from app.core.outbox import Event, record_event
+from app.core.time import utcnow
 from app.goals.models import Goal
 from app.goals.schemas import AchievementRead, GoalRead
 from app.goals.service import goal_reads
 from app.metrics.schemas import Granularity
 from app.metrics.service import client_metrics
+from app.records.schemas import ClientExport
+from app.sync.models import WebhookDelivery
 from app.templates.models import Template, TemplateVersion
 from app.templates.repository import definition_of
 
@@ -34,7 +44,7 @@ class ClientRecord:
     client: ClientRead
     therapists: list[User]
     assignments: list[AssignmentRead]
-    template_versions: list[dict]  # type: ignore[type-arg]
+    template_versions: list[dict[str, Any]]
     completions: list[CompletionRead]
     comments: list[CommentRead]
     goals: list[GoalRead]
@@ -131,7 +141,7 @@ async def load_record(session: AsyncSession, client: User, now: datetime) -> Cli
 
 async def weekly_adherence(
     session: AsyncSession, client: User, now: datetime, weeks: int = 12
-) -> list[dict]:  # type: ignore[type-arg]
+) -> list[dict[str, Any]]:
     today = now.astimezone(ZoneInfo(client.timezone)).date()
     start: date = today - timedelta(days=7 * weeks - 1)
     metrics = await client_metrics(session, client, start, today, Granularity.week, now)
@@ -145,3 +155,64 @@ async def weekly_adherence(
         }
         for p in metrics.series
     ]
+
+
+async def export_client(
+    session: AsyncSession, principal: Principal, client_id: uuid.UUID
+) -> ClientExport:
+    """The client's whole record as one document, audited as `export`. Template versions are
+    included so that answers can be read; metrics cover the last 90 days."""
+    audit.note(action="export")
+    client = await get_visible_client(session, principal, client_id)
+    now = utcnow()
+    record = await load_record(session, client, now)
+    today = now.astimezone(ZoneInfo(client.timezone)).date()
+    metrics = await client_metrics(
+        session, client, today - timedelta(days=89), today, Granularity.week, now
+    )
+    return ClientExport(
+        exported_at=now.isoformat(),
+        client=record.client.model_dump(mode="json"),
+        care_team=[
+            {"id": str(t.id), "display_name": t.display_name, "email": t.email}
+            for t in record.therapists
+        ],
+        assignments=[a.model_dump(mode="json") for a in record.assignments],
+        template_versions=record.template_versions,
+        completions=[c.model_dump(mode="json") for c in record.completions],
+        comments=[c.model_dump(mode="json") for c in record.comments],
+        goals=[g.model_dump(mode="json") for g in record.goals],
+        achievements=[a.model_dump(mode="json") for a in record.achievements],
+        metrics=metrics,
+    )
+
+
+async def erase_client(session: AsyncSession, principal: Principal, client_id: uuid.UUID) -> None:
+    """Erase the client's personal data in this transaction: the account and all that hangs
+    off it go by cascade; their events (copies of their data), the deliveries of those events
+    and the stored Idempotency-Key answers by or about them are deleted; then one
+    `client.deleted` tombstone is announced. Audit rows hold no personal data and stay."""
+    client = await get_visible_client(session, principal, client_id)
+    clinic_id = client.clinic_id
+    event_ids = select(Event.id).where(Event.client_id == client.id)
+    await session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(event_ids)))
+    await session.execute(delete(Event).where(Event.client_id == client.id))
+    # Stored replays would answer with the erased data: the client's own, and staff's about them.
+    await session.execute(
+        delete(IdempotencyRecord).where(
+            or_(
+                IdempotencyRecord.client_id == client.id,
+                IdempotencyRecord.principal == f"user:{client.id}",
+            )
+        )
+    )
+    await session.execute(delete(User).where(User.id == client.id))
+    record_event(
+        session,
+        "client.deleted",
+        resource_type="client",
+        resource_id=client_id,
+        clinic_id=clinic_id,
+        client_id=client_id,
+        payload={"id": str(client_id), "deleted": True},
+    )

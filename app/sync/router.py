@@ -1,171 +1,30 @@
 """The change feed: every event after a cursor, in commit order, scoped to the caller.
 
-A page is written from the stored payloads without parsing them again: they are already the
-JSON the API answered. On PostgreSQL the database writes the whole answer (each item in
-`EventRead`'s field order, instants as pydantic writes them, the page joined in sequence order,
-the next cursor) and hands it over as bytes; on SQLite each stored payload's text is spliced
-into its item. Parsed, the answer equals `ChangePage` of the same events (a test compares them
-on both engines), which stays the documented response model. Built through the models, a
-1,000-event page cost ~150 ms of CPU: every payload parsed, validated and serialized again.
+The pages are built in app/sync/feed.py, on PostgreSQL by the database itself; this router
+answers them as they come, already JSON.
 """
 
 import asyncio
 import uuid
-from itertools import chain
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic_core import to_json
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Text,
-    case,
-    cast,
-    func,
-    literal,
-    literal_column,
-    select,
-    type_coerce,
-)
-from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import READ, STAFF, Policy
 from app.auth.principal import Principal
-from app.clinics.repository import client_ids_visible_to
 from app.core.db import SessionDep
-from app.core.errors import Unprocessable
-from app.core.outbox import Event
-from app.core.pagination import decode_plain_cursor, encode_cursor
 from app.core.routing import ProblemRoute, problem_responses
+from app.sync import feed
 from app.sync.schemas import ChangePage
 
 router = APIRouter(route_class=ProblemRoute, tags=["sync"], responses=problem_responses(401, 403))
 FeedReader = Annotated[Principal, Depends(Policy(STAFF, READ, api_clients=True, audit="event"))]
 
 
-MAX_SEQUENCE = 2**63 - 1  # BIGINT: a larger number was never given out
-
-
-def _sequence_of(cursor: str) -> int:
-    (value,) = decode_plain_cursor(cursor, 1)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQUENCE:
-        raise Unprocessable(
-            "The cursor is not one this feed gave out.",
-            errors=[
-                {"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "cursor_invalid"}
-            ],
-        )
-    return value
-
-
-# EventRead's fields before `data`, in its order: the order both page builders write them.
-_ENVELOPE = (
-    "id",
-    "sequence",
-    "type",
-    "resource_type",
-    "resource_id",
-    "client_id",
-    "clinic_id",
-    "occurred_at",
-)
-_SEQUENCE_AT = _ENVELOPE.index("sequence")
-
-
-def _sql(literal: str) -> ColumnElement[Any]:
-    """A constant written into the statement (json_build_object's arguments are untyped)."""
-    return literal_column("'" + literal.replace("'", "''") + "'")
-
-
-def _instant_json(column: Any) -> ColumnElement[str]:
-    """A timestamptz as pydantic writes an aware UTC datetime: seconds, then `.` and six
-    digits only when there is a fraction, then `Z`."""
-    utc = func.timezone(_sql("UTC"), column)
-    micros = func.to_char(utc, _sql("US"))
-    return func.concat(
-        func.to_char(utc, _sql('YYYY-MM-DD"T"HH24:MI:SS')),
-        case((micros == _sql("000000"), _sql("")), else_=func.concat(_sql("."), micros)),
-        _sql("Z"),
-    )
-
-
-def _field_json(name: str) -> Any:
-    column = getattr(Event, name)
-    return _instant_json(column) if name == "occurred_at" else column
-
-
-async def _page_in_sql(
-    session: AsyncSession, conditions: list[Any], limit: int, after: int
-) -> bytes:
-    """PostgreSQL: the whole answer, as bytes (bytea): the driver hands them over as they
-    arrived, and Python makes no copy of a page (1.4 MB for 1,000 completions) at all."""
-    item = cast(
-        func.json_build_object(
-            *chain.from_iterable((_sql(name), _field_json(name)) for name in _ENVELOPE),
-            _sql("data"),
-            Event.payload,
-        ),
-        Text,
-    )
-    page = (
-        select(Event.sequence, item.label("item"))
-        .where(*conditions)
-        .order_by(Event.sequence)
-        .limit(limit)
-        .subquery()
-    )
-    items = func.string_agg(page.c.item, aggregate_order_by(_sql(","), page.c.sequence))
-    last = func.coalesce(func.max(page.c.sequence), literal(after, BigInteger()))
-    body = func.concat(
-        _sql('{"items":['),
-        items,
-        _sql('],"next_cursor":"'),
-        _cursor_sql(last),
-        _sql('"}'),
-    )
-    return (await session.execute(select(func.convert_to(body, _sql("UTF8"))))).scalar_one()
-
-
-def _cursor_sql(sequence: Any) -> ColumnElement[str]:
-    """encode_cursor([sequence]) in SQL: base64url of the JSON list `[n]`, without padding."""
-    plain = func.convert_to(func.concat(_sql("["), sequence, _sql("]")), _sql("UTF8"))
-    return func.rtrim(
-        func.translate(func.encode(plain, _sql("base64")), _sql("+/"), _sql("-_")), _sql("=")
-    )
-
-
-async def _page_in_python(
-    session: AsyncSession, conditions: list[Any], limit: int
-) -> tuple[bytes, int | None]:
-    """Elsewhere (SQLite): the stored payload text spliced into each serialized item."""
-    rows = await session.execute(
-        select(*(getattr(Event, name) for name in _ENVELOPE), type_coerce(Event.payload, Text))
-        .where(*conditions)
-        .order_by(Event.sequence)
-        .limit(limit)
-    )
-    items: list[bytes] = []
-    last = None
-    for *envelope, payload in rows:
-        head = to_json(dict(zip(_ENVELOPE, envelope, strict=True)))
-        items.append(head[:-1] + b',"data":' + payload.encode() + b"}")
-        last = envelope[_SEQUENCE_AT]
-    return b",".join(items), last
-
-
-# A 1,000-event page is ~1.4 MB, held a few times over while it travels from the driver to the
-# socket: at most this many pages are fetched at once per process, so that a burst of feed
-# readers costs a bounded amount of memory. The database builds the pages; a few at a time
-# keep it busy.
-PAGES_AT_ONCE = 4
-
-
 def _page_slots(request: Request) -> asyncio.Semaphore:
     slots = getattr(request.app.state, "feed_page_slots", None)
     if slots is None:
-        slots = request.app.state.feed_page_slots = asyncio.Semaphore(PAGES_AT_ONCE)
+        slots = request.app.state.feed_page_slots = asyncio.Semaphore(feed.PAGES_AT_ONCE)
     return slots
 
 
@@ -192,22 +51,13 @@ async def list_changes(
     """Store `next_cursor` and poll with it: events arrive in commit order, so no event is
     missed or repeated, however many writes run concurrently. Therapists see events of the
     clients on their care team; admins and API clients (`homework:read`) the whole clinic."""
-    after = _sequence_of(cursor) if cursor else 0
-    conditions: list[Any] = [Event.clinic_id == principal.clinic_id, Event.sequence > after]
-    if principal.is_therapist:
-        conditions += [
-            Event.client_id.is_not(None),
-            *client_ids_visible_to(principal, Event.client_id),
-        ]
-    if types:
-        conditions.append(Event.type.in_([t.strip() for t in types.split(",") if t.strip()]))
-    if client_id is not None:
-        conditions.append(Event.client_id == client_id)
-    if session.get_bind().dialect.name == "postgresql":
-        async with _page_slots(request):
-            body = await _page_in_sql(session, conditions, limit, after)
-    else:
-        items, last = await _page_in_python(session, conditions, limit)
-        next_cursor = to_json(encode_cursor([last if last is not None else after]))
-        body = b"".join((b'{"items":[', items, b'],"next_cursor":', next_cursor, b"}"))
+    body = await feed.change_page(
+        session,
+        principal,
+        cursor=cursor,
+        limit=limit,
+        types=types,
+        client_id=client_id,
+        slots=_page_slots(request),
+    )
     return Response(body, media_type="application/json")

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from app.core.schemas import Schema
+
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z_]+\.[a-z_]+$", max_length=64)]
 
 
@@ -29,9 +31,7 @@ class ChangePage(BaseModel):
     next_cursor: str = Field(description="Pass back as `cursor`; it stays put when nothing is new.")
 
 
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookCreate(Schema):
     url: str = Field(min_length=8, max_length=2000, examples=["https://ehr.example/hooks/homework"])
     event_types: list[EventType] = Field(
         min_length=1, max_length=50, description="Event types to send; `*` is not accepted."
@@ -39,9 +39,7 @@ class WebhookCreate(BaseModel):
     active: StrictBool = True
 
 
-class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookUpdate(Schema):
     url: str | None = Field(default=None, min_length=8, max_length=2000)
     event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=50)
     active: StrictBool | None = Field(

@@ -22,14 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.assignments.models import Assignment, AssignmentStatus
-from app.assignments.occurrences import load_timelines
+from app.assignments.occurrences import Timeline, load_timelines
 from app.assignments.schedules import Reminders
 from app.assignments.service import refresh_next_reminder
 from app.core.idempotency import IdempotencyRecord
 from app.core.outbox import Event, record_event
 from app.core.time import utcnow
 from app.core.transactions import writing
-from app.sync.backoff import DISABLE_AFTER_CONSECUTIVE_FAILURES, next_retry_delay
+from app.sync.backoff import next_retry_delay, should_disable_endpoint
 from app.sync.models import DispatchCursor, SentReminder, Webhook, WebhookDelivery
 from app.sync.pinned import post_pinned
 from app.sync.signing import signature_headers
@@ -287,10 +287,7 @@ class Worker:
             else:
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
             webhook.consecutive_failures += 1
-            if (
-                webhook.active
-                and webhook.consecutive_failures >= DISABLE_AFTER_CONSECUTIVE_FAILURES
-            ):
+            if webhook.active and should_disable_endpoint(webhook.consecutive_failures):
                 webhook.active, webhook.disabled_at = False, now
                 self._announce_disabled(session, webhook, "consecutive_failures")
 
@@ -323,8 +320,12 @@ class Worker:
         return announced
 
     async def _announce(
-        self, session: AsyncSession, assignment: Assignment, remind_at: datetime, timelines: dict
-    ) -> int:  # type: ignore[type-arg]
+        self,
+        session: AsyncSession,
+        assignment: Assignment,
+        remind_at: datetime,
+        timelines: dict[uuid.UUID, Timeline],
+    ) -> int:
         reminders = Reminders.model_validate(assignment.reminders)
         occurrence = timelines[assignment.id].next_occurrence_at(remind_at - timedelta(seconds=1))
         try:

@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from app.core.errors import field_error
+from app.core.schemas import Schema
 from app.core.types import NOT_BLANK
 from app.templates.fields import (
     AnyField,
@@ -39,7 +41,6 @@ from app.templates.fields import (
     ScaleField,
     ShortLabel,
     SingleChoiceField,
-    StrictModel,
     SubField,
     TextField,
     TimeField,
@@ -84,14 +85,14 @@ class TemplateKind(StrEnum):
     measure = "measure"
 
 
-class ScoreBand(StrictModel):
+class ScoreBand(Schema):
     min: ScoreInt
     max: ScoreInt
     label: ShortLabel
     code: Code
 
 
-class RiskRule(StrictModel):
+class RiskRule(Schema):
     """An answered item whose value is at least `threshold` raises `flag`."""
 
     item: FieldKey
@@ -99,14 +100,14 @@ class RiskRule(StrictModel):
     flag: Code
 
 
-class Scoring(StrictModel):
+class Scoring(Schema):
     method: Literal["sum"] = "sum"
     items: list[FieldKey] = Field(min_length=1, max_length=100)
     bands: list[ScoreBand] = Field(default_factory=list, max_length=20)
     risk_rules: list[RiskRule] = Field(default_factory=list, max_length=20)
 
 
-class TemplateDefinition(StrictModel):
+class TemplateDefinition(Schema):
     kind: TemplateKind
     title: Annotated[
         str,
@@ -140,10 +141,6 @@ class TemplateDefinition(StrictModel):
         return self
 
 
-def _error(loc: list[str | int], msg: str, type_: str) -> dict[str, Any]:
-    return {"loc": loc, "msg": msg, "type": type_}
-
-
 _NOT_SCOREABLE = (
     "Only number (with whole min, max and step), scale, percent and single_choice fields "
     "whose option values are all integers can be scored."
@@ -155,14 +152,16 @@ def _field_errors(field: Any, loc: list[str | int]) -> list[dict[str, Any]]:
     if isinstance(field, NumberField | ScaleField):
         low, high = field.min, field.max
         if low is not None and high is not None and low >= high:
-            errors.append(_error([*loc, "max"], "max must be greater than min.", "invalid_range"))
+            errors.append(
+                field_error([*loc, "max"], "max must be greater than min.", "invalid_range")
+            )
     if isinstance(field, SingleChoiceField | MultiChoiceField):
         seen: list[int | str] = []
         for j, option in enumerate(field.options):
             # 1 and True compare equal in Python; values are never bools here, but be exact.
             if any(type(option.value) is type(s) and option.value == s for s in seen):
                 errors.append(
-                    _error(
+                    field_error(
                         [*loc, "options", j, "value"],
                         "Another option already uses this value.",
                         "duplicate_option",
@@ -171,7 +170,7 @@ def _field_errors(field: Any, loc: list[str | int]) -> list[dict[str, Any]]:
             seen.append(option.value)
         if len({type(v) for v in seen}) > 1:
             errors.append(
-                _error(
+                field_error(
                     [*loc, "options"],
                     "Option values must be all integers or all strings.",
                     "mixed_option_types",
@@ -181,7 +180,7 @@ def _field_errors(field: Any, loc: list[str | int]) -> list[dict[str, Any]]:
         low, high, count = field.min_selected, field.max_selected, len(field.options)
         if low is not None and high is not None and low > high:
             errors.append(
-                _error(
+                field_error(
                     [*loc, "min_selected"],
                     "min_selected must not exceed max_selected.",
                     "invalid_range",
@@ -190,7 +189,7 @@ def _field_errors(field: Any, loc: list[str | int]) -> list[dict[str, Any]]:
         for name, bound in (("min_selected", low), ("max_selected", high)):
             if bound is not None and bound > count:
                 errors.append(
-                    _error(
+                    field_error(
                         [*loc, name],
                         f"Must not exceed the number of options ({count}).",
                         "greater_than_options",
@@ -198,7 +197,9 @@ def _field_errors(field: Any, loc: list[str | int]) -> list[dict[str, Any]]:
                 )
     if isinstance(field, GroupField) and field.min_items > field.max_items:
         errors.append(
-            _error([*loc, "min_items"], "min_items must not exceed max_items.", "invalid_range")
+            field_error(
+                [*loc, "min_items"], "min_items must not exceed max_items.", "invalid_range"
+            )
         )
     return errors
 
@@ -212,18 +213,18 @@ def _scoring_errors(defn: TemplateDefinition) -> list[dict[str, Any]]:
     def check_item(key: str, loc: list[str | int]) -> tuple[int, int] | None:
         field = top_level.get(key)
         if field is None:
-            errors.append(_error(loc, "No top-level field has this key.", "unknown_item"))
+            errors.append(field_error(loc, "No top-level field has this key.", "unknown_item"))
             return None
         found = item_range(field)
         if found is None:
-            errors.append(_error(loc, _NOT_SCOREABLE, "not_scoreable"))
+            errors.append(field_error(loc, _NOT_SCOREABLE, "not_scoreable"))
         return found
 
     ranges: list[tuple[int, int] | None] = []
     for i, key in enumerate(scoring.items):
         loc: list[str | int] = ["scoring", "items", i]
         if key in scoring.items[:i]:
-            errors.append(_error(loc, "This item is already listed.", "duplicate_item"))
+            errors.append(field_error(loc, "This item is already listed.", "duplicate_item"))
             continue
         ranges.append(check_item(key, loc))
 
@@ -231,7 +232,7 @@ def _scoring_errors(defn: TemplateDefinition) -> list[dict[str, Any]]:
         found = check_item(rule.item, ["scoring", "risk_rules", i, "item"])
         if found is not None and not found[0] < rule.threshold <= found[1]:
             errors.append(
-                _error(
+                field_error(
                     ["scoring", "risk_rules", i, "threshold"],
                     f"Must be above {found[0]} and at most {found[1]}, or the rule "
                     "would always or never fire.",
@@ -242,10 +243,12 @@ def _scoring_errors(defn: TemplateDefinition) -> list[dict[str, Any]]:
     for i, band in enumerate(scoring.bands):
         loc = ["scoring", "bands", i]
         if band.min > band.max:
-            errors.append(_error([*loc, "max"], "max must not be below min.", "invalid_range"))
+            errors.append(field_error([*loc, "max"], "max must not be below min.", "invalid_range"))
         if any(other.code == band.code for other in scoring.bands[:i]):
             errors.append(
-                _error([*loc, "code"], "Another band already uses this code.", "duplicate_code")
+                field_error(
+                    [*loc, "code"], "Another band already uses this code.", "duplicate_code"
+                )
             )
     if errors or not scoring.bands:
         return errors
@@ -257,7 +260,7 @@ def _scoring_errors(defn: TemplateDefinition) -> list[dict[str, Any]]:
     bands = scoring.bands
     if bands[0].min != low:
         errors.append(
-            _error(
+            field_error(
                 ["scoring", "bands", 0, "min"],
                 f"The first band must start at the lowest possible total ({low}).",
                 "bands_gap" if bands[0].min > low else "bands_out_of_range",
@@ -267,7 +270,7 @@ def _scoring_errors(defn: TemplateDefinition) -> list[dict[str, Any]]:
         expected = bands[i - 1].max + 1
         if bands[i].min != expected:
             errors.append(
-                _error(
+                field_error(
                     ["scoring", "bands", i, "min"],
                     f"Must be {expected}, one above the previous band's max, "
                     "so that bands neither overlap nor leave gaps.",
@@ -276,7 +279,7 @@ def _scoring_errors(defn: TemplateDefinition) -> list[dict[str, Any]]:
             )
     if bands[-1].max != high:
         errors.append(
-            _error(
+            field_error(
                 ["scoring", "bands", len(bands) - 1, "max"],
                 f"The last band must end at the highest possible total ({high}).",
                 "bands_gap" if bands[-1].max < high else "bands_out_of_range",
@@ -295,7 +298,7 @@ def definition_errors(defn: TemplateDefinition) -> list[dict[str, Any]]:
     def claim(key: str, loc: list[str | int]) -> None:
         if key in seen_keys:
             errors.append(
-                _error([*loc, "key"], "Another field already uses this key.", "duplicate_key")
+                field_error([*loc, "key"], "Another field already uses this key.", "duplicate_key")
             )
         seen_keys.add(key)
 
@@ -328,7 +331,5 @@ def check_definition(
             TemplateDefinition.model_validate(definition)
             errors = []
         except ValidationError as exc:
-            errors = [
-                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-            ]
+            errors = [field_error(e["loc"], e["msg"], e["type"]) for e in exc.errors()]
     return [{**e, "loc": [*loc_prefix, *e["loc"]]} for e in errors]

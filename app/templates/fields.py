@@ -8,16 +8,15 @@ field list, removes it so that each loc reads as a path into the JSON the client
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from app.core.schemas import Schema
 from app.core.types import NOT_BLANK
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -39,11 +38,7 @@ Bound = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e9, le=1e9
 OptionInt = Annotated[int, Field(strict=True, ge=-1000, le=1000)]
 
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _FieldBase(StrictModel):
+class _FieldBase(Schema):
     # Declared here only so that `type` comes first when a definition is serialized.
     type: str
     key: FieldKey = Field(description="Stable identifier; responses are keyed by it.")
@@ -85,7 +80,7 @@ class PercentField(_FieldBase):
     type: Literal["percent"]
 
 
-class ChoiceOption(StrictModel):
+class ChoiceOption(Schema):
     value: OptionInt | OptionCode
     label: Label
 
@@ -154,7 +149,7 @@ def drop_type_tags(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     try:
         return handler(value)
     except ValidationError as exc:
-        line_errors = []
+        line_errors: list[InitErrorDetails] = []
         for error in exc.errors():
             loc = tuple(error["loc"])
             if len(loc) >= 2 and isinstance(loc[0], int) and loc[1] in FIELD_TYPES:

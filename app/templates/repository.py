@@ -1,15 +1,22 @@
 """Template statements scoped to the principal: built-ins, the own clinic's, a client's assigned."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, column, or_, select, table
+from sqlalchemy import Select, column, func, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core.errors import NotFound
-from app.templates.definitions import TemplateDefinition
-from app.templates.models import BUILTIN_OWNER, Template, TemplateVersion
+from app.templates.definitions import TemplateDefinition, TemplateKind
+from app.templates.models import (
+    BUILTIN_OWNER,
+    Template,
+    TemplateSource,
+    TemplateStatus,
+    TemplateVersion,
+)
 
 # Assignments live in a higher domain; their table is named, never imported.
 _assignment = table("assignment", column("template_id"), column("client_id"))
@@ -23,13 +30,38 @@ class TemplateVersionNotFound(NotFound):
     slug = "template-version-not-found"
 
 
-def visible_templates(principal: Principal) -> Select[tuple[Template]]:
+def visible_templates(principal: Principal) -> Select[Template]:
     stmt = select(Template).where(
         or_(Template.owner == BUILTIN_OWNER, Template.clinic_id == principal.clinic_id)
     )
     if principal.is_client:
         assigned = select(_assignment.c.template_id).where(_assignment.c.client_id == principal.id)
         stmt = stmt.where(Template.id.in_(assigned))
+    return stmt
+
+
+def matching_templates(
+    principal: Principal,
+    *,
+    kind: TemplateKind | None = None,
+    source: TemplateSource | None = None,
+    status: TemplateStatus | None = None,
+    title_part: str | None = None,
+    updated_since: datetime | None = None,
+) -> Select[Template]:
+    """The visible templates that match every filter given (None: no filter); `title_part`
+    is part of the title, in any case."""
+    stmt = visible_templates(principal)
+    if kind is not None:
+        stmt = stmt.where(Template.kind == kind)
+    if source is not None:
+        stmt = stmt.where(Template.source == source)
+    if status is not None:
+        stmt = stmt.where(Template.status == status)
+    if title_part is not None:
+        stmt = stmt.where(func.lower(Template.title).contains(title_part.lower(), autoescape=True))
+    if updated_since is not None:
+        stmt = stmt.where(Template.updated_at >= updated_since)
     return stmt
 
 

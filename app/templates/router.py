@@ -4,13 +4,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from sqlalchemy import func
 
 from app.auth.policy import EVERYONE, READ, STAFF, WRITE, Policy
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.etag import set_etag
-from app.core.pagination import ListParamsDep, Page, SortKey, paginate_rows
+from app.core.pagination import ListParamsDep, Page
 from app.core.routing import ProblemRoute, problem_responses
 from app.templates import service
 from app.templates.definitions import TemplateKind
@@ -19,7 +18,6 @@ from app.templates.repository import (
     definition_of,
     get_version,
     get_visible_template,
-    visible_templates,
 )
 from app.templates.schemas import (
     ResponsesCheck,
@@ -85,19 +83,9 @@ async def list_templates(
         str | None, Query(min_length=1, max_length=100, description="Part of the title.")
     ] = None,
 ) -> Page[TemplateSummary]:
-    stmt = visible_templates(principal)
-    if kind is not None:
-        stmt = stmt.where(Template.kind == kind)
-    if source is not None:
-        stmt = stmt.where(Template.source == source)
-    if status is not None:
-        stmt = stmt.where(Template.status == status)
-    if q is not None:
-        stmt = stmt.where(func.lower(Template.title).contains(q.lower(), autoescape=True))
-    if params.updated_since is not None:
-        stmt = stmt.where(Template.updated_at >= params.updated_since)
-    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Template.id)])
-    return Page(items=[TemplateSummary.model_validate(t) for t in rows], next_cursor=cursor)
+    return await service.list_templates(
+        session, principal, params, kind=kind, source=source, status=status, title_part=q
+    )
 
 
 @router.post(
@@ -203,6 +191,6 @@ async def validate_template_responses(
     return ResponsesCheckResult(
         valid=not errors,
         version=version.number,
-        errors=errors,  # type: ignore[arg-type]
+        errors=errors,
         score=score_responses(definition, clean) if not errors else None,
     )

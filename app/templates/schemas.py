@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.core.schemas import Schema
 from app.core.types import NOT_BLANK, JsonObject
 from app.templates.definitions import AnyField, Scoring, TemplateKind
 from app.templates.fields import drop_type_tags
@@ -64,11 +65,9 @@ class TemplateSummary(BaseModel):
     updated_at: datetime
 
 
-class DefinitionPatch(BaseModel):
+class DefinitionPatch(Schema):
     """Definition fields; the ones left out are taken from the base (the template's latest
     version, or `based_on`'s)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: TemplateKind | None = None
     title: (
@@ -104,9 +103,7 @@ class TemplateVersionCreate(DefinitionPatch):
     """A new version: send the fields that change; `kind` cannot change."""
 
 
-class ResponsesCheck(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ResponsesCheck(Schema):
     responses: JsonObject
     # Bounded like the path of getTemplateVersion: an unbounded int overflowed the query (500).
     version: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] | None = Field(

@@ -8,9 +8,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from app.core.errors import Conflict, Forbidden, Unprocessable
+from app.core.errors import Conflict, Forbidden, Unprocessable, field_error
+from app.core.pagination import ListParams, Page, SortKey, paginate_rows
 from app.core.time import utcnow
-from app.templates.definitions import TemplateDefinition, check_definition
+from app.templates.definitions import TemplateDefinition, TemplateKind, check_definition
 from app.templates.library import builtin_templates
 from app.templates.models import (
     BUILTIN_OWNER,
@@ -23,9 +24,10 @@ from app.templates.repository import (
     definition_of,
     get_version,
     get_visible_template,
+    matching_templates,
     stored_definition,
 )
-from app.templates.schemas import TemplateCreate, TemplateVersionCreate
+from app.templates.schemas import TemplateCreate, TemplateSummary, TemplateVersionCreate
 
 # Built-in ids are the same in every installation, so integrations can hard-code them.
 BUILTIN_NAMESPACE = uuid.UUID("6f1c1b8e-7d1e-4c53-9a51-2b1f3c0e9a77")
@@ -112,6 +114,28 @@ async def sync_builtins(session: AsyncSession) -> int:
     return published
 
 
+async def list_templates(
+    session: AsyncSession,
+    principal: Principal,
+    params: ListParams,
+    *,
+    kind: TemplateKind | None = None,
+    source: TemplateSource | None = None,
+    status: TemplateStatus | None = None,
+    title_part: str | None = None,
+) -> Page[TemplateSummary]:
+    stmt = matching_templates(
+        principal,
+        kind=kind,
+        source=source,
+        status=status,
+        title_part=title_part,
+        updated_since=params.updated_since,
+    )
+    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Template.id)])
+    return Page(items=[TemplateSummary.model_validate(t) for t in rows], next_cursor=cursor)
+
+
 def _merged(base: dict[str, Any], changes: dict[str, Any]) -> TemplateDefinition:
     merged = {**base, **changes}
     errors = check_definition(merged, loc_prefix=("body",))
@@ -161,7 +185,7 @@ async def create_template(
 def _slug_taken() -> SlugTaken:
     return SlugTaken(
         "This clinic already has a template with this slug.",
-        errors=[{"loc": ["body", "slug"], "msg": "Already in use", "type": "unique"}],
+        errors=[field_error(["body", "slug"], "Already in use", "unique")],
     )
 
 
@@ -179,7 +203,7 @@ async def publish_version(
     if "kind" in changes and changes["kind"] != latest.definition["kind"]:
         raise Unprocessable(
             "A template's kind cannot change; create a new template instead.",
-            errors=[{"loc": ["body", "kind"], "msg": "Cannot change", "type": "immutable"}],
+            errors=[field_error(["body", "kind"], "Cannot change", "immutable")],
         )
     definition = _merged(dict(latest.definition), changes)
     version = _add_version(

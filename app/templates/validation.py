@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
+from app.core.errors import field_error
 from app.templates.definitions import (
     AnyField,
     BooleanField,
@@ -40,7 +41,7 @@ _INVALID = object()
 
 
 def _add(errors: Errors, loc: Loc, msg: str, type_: str) -> object:
-    errors.append({"loc": list(loc), "msg": msg, "type": type_})
+    errors.append(field_error(loc, msg, type_))
     return _INVALID
 
 

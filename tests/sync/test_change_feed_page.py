@@ -196,7 +196,7 @@ async def test_another_clinics_admin_gets_an_empty_page(client, world, db):
 async def test_concurrent_readers_each_get_the_whole_page(client, world, db, app, monkeypatch):
     import asyncio
 
-    from app.sync import router as feed
+    from app.sync import feed
 
     await seed(db, world)
     expected = await expected_page(db, world)

@@ -1,0 +1,145 @@
+"""The request unit of work: one object owns a request's database work, from claim to commit.
+
+`ProblemRoute` makes one per request and runs the route through it:
+
+1. An `Idempotency-Key` on a POST is claimed in a transaction of its own; a finished claim is
+   replayed (to a caller the replay guard lets through), a running one is 409.
+2. Each attempt gets a fresh session (`SessionDep` hands it to the route and its services) in
+   one transaction; a serialization failure or deadlock runs the route again, up to 3 times.
+3. The route returned: the answer is stored on the claim, a write's audit row joins the
+   transaction, the outbox's events are inserted by the session's commit hook, and it commits,
+   all before the response leaves. A failed commit is an error answer, never a 2xx.
+4. It raised: the transaction rolls back; the error answer is stored on the claim (or the claim
+   released so a retry runs again).
+5. The audit row of a read, a denial or a failed write is written by group commit
+   (`audit.GroupCommit`): durable before the answer leaves, without a write in the read's
+   transaction.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core import audit, idempotency
+from app.core.errors import status_of
+from app.core.transactions import is_transient, write_intent
+
+MAX_ATTEMPTS = 3
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SCOPE_KEY = "homework.unit_of_work"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class UnitOfWork:
+    """A request's session and transaction, retries, idempotency claim, audit row and events."""
+
+    def __init__(self, request: Request, audit_resource: str | None) -> None:
+        self.request = request
+        self.sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+        self.writes = request.method not in SAFE_METHODS
+        # Facts are gathered for every request (the idempotency record names the client it
+        # concerned); a row is written only for operations with an audit resource.
+        self.audit = audit.AuditEntry(audit_resource or "")
+        self.audited = audit_resource is not None
+        self.claim: idempotency.Claim | None = None
+        self._session: AsyncSession | None = None
+        self._audit_committed = False
+
+    @staticmethod
+    def of(request: Request) -> "UnitOfWork":
+        try:
+            uow: UnitOfWork = request.scope[_SCOPE_KEY]
+        except KeyError:
+            raise RuntimeError("SessionDep is available only in a ProblemRoute") from None
+        return uow
+
+    @property
+    def session(self) -> AsyncSession:
+        """The current attempt's session (opened on first use)."""
+        if self._session is None:
+            self._session = self.sessionmaker()
+        return self._session
+
+    def set_actor(self, actor: audit.Actor) -> None:
+        """Who is calling, for the audit row (set by the principal dependency)."""
+        self.audit.actor = actor
+
+    async def run(self, handler: Handler) -> Response:
+        self.request.scope[_SCOPE_KEY] = self
+        self.audit.start()
+        token = write_intent.set(self.writes)
+        try:
+            try:
+                answer = await idempotency.claim_or_answer(self.request)
+                if isinstance(answer, Response):
+                    response = answer
+                else:
+                    self.claim = answer
+                    response = await self._attempts(handler)
+            except BaseException as exc:
+                await self._audit_apart(status_of(exc))
+                raise
+            if not self._audit_committed:
+                await self._audit_apart(response.status_code)
+            return response
+        finally:
+            write_intent.reset(token)
+
+    async def _attempts(self, handler: Handler) -> Response:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                response = await handler(self.request)
+                await self._commit(response)
+                return response
+            except BaseException as exc:
+                await self._rollback()
+                if attempt < MAX_ATTEMPTS and is_transient(exc):
+                    await asyncio.sleep(0.01 * attempt)
+                    continue
+                await self._failed(exc)
+                raise
+            finally:
+                await self._close()
+        raise AssertionError("unreachable")
+
+    async def _commit(self, response: Response) -> None:
+        session = self.session
+        client_id = self._client_id()
+        if self.claim is not None:
+            await idempotency.store(session, self.claim, response, client_id)
+        if self.writes and self.audited:
+            await audit.in_transaction(session, self.audit.row(self.request, response.status_code))
+            self._audit_committed = True
+        await session.commit()
+
+    async def _rollback(self) -> None:
+        self._audit_committed = False
+        if self._session is not None:
+            await self._session.rollback()
+
+    async def _close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def _failed(self, exc: BaseException) -> None:
+        """After the rollback (its locks are gone): store the error answer or release the claim."""
+        if self.claim is not None:
+            await idempotency.after_failure(self.request, self.claim, exc, self._client_id())
+
+    async def _audit_apart(self, status: int) -> None:
+        if self.audited:
+            writer: audit.GroupCommit = self.request.app.state.audit_writer
+            await writer.write(self.audit.row(self.request, status))
+
+    def _client_id(self) -> uuid.UUID | None:
+        return self.audit.client_id(self.request)
+
+
+def set_actor(request: Request, actor: audit.Actor) -> None:
+    if _SCOPE_KEY in request.scope:
+        UnitOfWork.of(request).set_actor(actor)

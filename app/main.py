@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.audit_writer = GroupCommit(app.state.sessionmaker)
+    app.state.audit_writer = GroupCommit(engine)
     app.state.jwt = JwtCodec(settings)
     app.state.limiter = Limiter(settings.redis_url, settings.redis_key_prefix)
     size_hashing_pool(settings.password_hash_threads)

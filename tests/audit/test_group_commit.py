@@ -43,16 +43,16 @@ async def test_a_read_transaction_writes_nothing(client, world, app, monkeypatch
 
 async def test_a_failed_batch_fails_its_requests_and_only_them(client, world, app, monkeypatch):
     writer: GroupCommit = app.state.audit_writer
-    real = writer.sessionmaker
+    real = writer._insert
     calls = {"n": 0}
 
-    def failing_first_batch():
+    async def failing_first_batch(rows):
         calls["n"] += 1
         if calls["n"] == 1:
             raise ConnectionError("the database went away for this batch")
-        return real()
+        await real(rows)
 
-    monkeypatch.setattr(writer, "sessionmaker", failing_first_batch)
+    monkeypatch.setattr(writer, "_insert", failing_first_batch)
     first = await client.get("/v1/goals", headers=world.auth("therapist"))
     second = await client.get("/v1/goals", headers=world.auth("therapist"))
     assert first.status_code == 503
@@ -62,7 +62,7 @@ async def test_a_failed_batch_fails_its_requests_and_only_them(client, world, ap
 
 
 async def test_the_writer_batches_what_arrives_while_it_writes(app):
-    writer = GroupCommit(app.state.sessionmaker, max_batch=4)
+    writer = GroupCommit(app.state.engine, max_batch=4)
     rows = [
         {"action": "read", "resource_type": "probe", "outcome": 200, "id": None} for _ in range(10)
     ]

@@ -1,5 +1,5 @@
-"""Fault tests run on their own (`pytest -m faults -p no:xdist`): they kill servers and restart
-PostgreSQL, which nothing else may share."""
+"""Fault tests run on their own (`pytest -m faults -p no:xdist`): they kill servers of their own
+and restart a throwaway PostgreSQL cluster of their own, never the machine's."""
 
 import pytest
 

@@ -1,41 +1,85 @@
-"""PostgreSQL restarts during a burst: 503 with Retry-After meanwhile, normal service after."""
+"""PostgreSQL restarts during a burst: 503 with Retry-After meanwhile, normal service after.\n\nThe cluster that restarts is the test's own (a throwaway initdb on a free port), never the\nmachine's."""
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.live_server import Server, plain_env
+from tests.live_server import Server, cli, free_port, plain_env
 
 
-def _cluster(action: str) -> None:
-    versions = os.listdir("/etc/postgresql")
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main", action],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+class ThrowawayCluster:
+    """A PostgreSQL cluster of the test's own (initdb in a temporary folder, a free port), so
+    that stopping it interrupts nobody else. Run as the `postgres` user when the test runs as
+    root (initdb refuses root)."""
+
+    def __init__(self, bindir: Path, folder: Path) -> None:
+        self.bindir, self.folder = bindir, folder
+        self.data, self.port = folder / "data", free_port()
+        self.log = folder / "postgres.log"
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def create(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+
+def _postgres_bindir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
 
 
 @pytest.fixture
-def restartable():
-    if shutil.which("pg_ctlcluster") is None or not os.path.isdir("/etc/postgresql"):
-        pytest.skip("needs a local PostgreSQL cluster managed by pg_ctlcluster")
-    yield
-    # Whatever happened, leave PostgreSQL running (starting a running cluster is an error).
-    if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode != 0:
-        _cluster("start")
+def cluster():
+    bindir = _postgres_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: initdb cannot run")
+    folder = Path(tempfile.mkdtemp(prefix="pg-fault-", dir="/tmp"))
+    own = ThrowawayCluster(bindir, folder)
+    try:
+        own.create()
+        own.start()
+        yield own
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError):
+            own.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-async def test_an_outage_answers_503_and_service_returns_without_a_restart(
-    demo_database, restartable
-):
-    server = Server(plain_env(demo_database, DB_POOL_TIMEOUT_SECONDS="3")).start()
+async def test_an_outage_answers_503_and_service_returns_without_a_restart(cluster):
+    env = plain_env(cluster.url, DB_POOL_TIMEOUT_SECONDS="3")
+    cli(env, "migrate")
+    cli(env, "seed-demo")
+    server = Server(env).start()
     token = (
         httpx.post(
             f"{server.url}/v1/auth/token",
@@ -64,9 +108,9 @@ async def test_an_outage_answers_503_and_service_returns_without_a_restart(
     try:
         load = asyncio.create_task(burst())
         await asyncio.sleep(1)
-        await asyncio.to_thread(_cluster, "stop")
+        await asyncio.to_thread(cluster.stop)
         await asyncio.sleep(3)
-        await asyncio.to_thread(_cluster, "start")
+        await asyncio.to_thread(cluster.start)
         back = time.monotonic()
         recovered_after = None
         while time.monotonic() - back < 30:

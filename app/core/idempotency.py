@@ -38,11 +38,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import Request, Response
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.errors import AppError, field_error, problem_response, request_id_of
+from app.core.ids import new_id
 from app.core.models import Base, IdMixin
 from app.core.time import utcnow
 from app.core.transactions import writing
@@ -134,6 +136,38 @@ async def _refused(request: Request) -> Response | None:
     return None if guard is None else await guard(request)
 
 
+async def _claim_fresh_key(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: str,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+) -> uuid.UUID | None:
+    """The common case, a key never seen, in one round trip on PostgreSQL: `INSERT ... ON
+    CONFLICT DO NOTHING RETURNING id` in autocommit (one statement is its own transaction).
+    None when the key exists (or on SQLite): the transactional path below decides."""
+    engine = sessionmaker.kw.get("bind")
+    if engine is None or engine.dialect.name != "postgresql":
+        return None
+    statement = (
+        postgresql.insert(IdempotencyRecord)
+        .values(
+            id=new_id(),
+            principal=principal,
+            key=key,
+            fingerprint=fingerprint,
+            expires_at=now + TTL,
+            locked_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(IdempotencyRecord.id)
+    )
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        claimed: uuid.UUID | None = await autocommit.scalar(statement)
+    return claimed
+
+
 class Conflict(enum.Enum):
     mismatch = "mismatch"
     in_progress = "in_progress"
@@ -149,6 +183,9 @@ async def _claim(
     """The finished record to replay, the id of the claim this request now holds, or why it
     may not run (another body, or still in progress). `key` is the key's digest."""
     now = utcnow()
+    fresh = await _claim_fresh_key(sessionmaker, principal, key, fingerprint, now)
+    if fresh is not None:
+        return fresh
     async with writing(sessionmaker) as session:
         existing = await session.scalar(
             select(IdempotencyRecord).where(

@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 
 from bench.common import RESULTS_DIR, server_url, split_url
-from bench.login_burst import PASSWORD, READER, Server, prepare, recreate_postgres
+from bench.login_burst import PASSWORD, READER, prepare, recreate_postgres, start_server
 
 DATABASE = "homework_bench_audit"
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare(database_url, 1)
         with tempfile.TemporaryDirectory(prefix="audit-batches-") as scratch:
             env = {"DB_POOL_SIZE": str(args.pool_size)}
-            server = Server(database_url, Path(scratch) / "server.log", args.app_root, env)
+            server = start_server(database_url, Path(scratch), args.app_root, env)
             try:
                 server.wait_ready()
                 result = asyncio.run(_load(server.base, args.connections, args.seconds))

@@ -27,10 +27,7 @@ import asyncio
 import json
 import os
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +39,7 @@ import asyncpg
 import httpx
 
 from bench.common import RESULTS_DIR, machine, server_url, split_url
+from bench.load.run_load import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "burst-password-1"
@@ -51,12 +49,6 @@ PG_DATABASE = "homework_bench_login"  # with --postgres; made and dropped by the
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def prepare(database_url: str, logins: int) -> None:
@@ -99,83 +91,29 @@ def prepare(database_url: str, logins: int) -> None:
     asyncio.run(people())
 
 
-class Server:
-    """`python -m uvicorn app.main:create_app --factory` on a free loopback port."""
-
-    def __init__(
-        self, database_url: str, log_path: Path, app_root: Path | None, extra_env: dict[str, str]
-    ) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        cwd = app_root or ROOT
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("JWT_", "DB_", "RATE_LIMIT", "REDIS_", "LOGIN_", "PASSWORD_"))
-            and k not in ("DATABASE_URL", "APP_ENV", "LOG_LEVEL")
+def start_server(
+    database_url: str, log_dir: Path, app_root: Path | None, extra_env: dict[str, str]
+) -> Server:
+    """The app under uvicorn (one worker, uvloop, httptools, as the load benchmark serves it)
+    on a free loopback port, with development settings and no rate limit."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JWT_", "DB_", "RATE_LIMIT", "REDIS_", "LOGIN_", "PASSWORD_"))
+        and k not in ("DATABASE_URL", "APP_ENV", "LOG_LEVEL")
+    }
+    env.update(
+        {
+            "APP_ENV": "development",
+            "DATABASE_URL": database_url,
+            "JWT_SECRET": secrets.token_urlsafe(48),
+            "RATE_LIMIT_PER_MINUTE": "0",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            **extra_env,
         }
-        env.update(
-            {
-                "APP_ENV": "development",
-                "DATABASE_URL": database_url,
-                "JWT_SECRET": secrets.token_urlsafe(48),
-                "RATE_LIMIT_PER_MINUTE": "0",
-                "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": str(cwd),
-                "PYTHONUNBUFFERED": "1",
-                **extra_env,
-            }
-        )
-        self._log = log_path.open("w")
-        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            cwd=cwd,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.log_path = log_path
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"the server was not ready in {timeout} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)  # the group this server leads
-                self.process.wait(10)
-        self._log.close()
+    )
+    return Server("app", 1, env, log_dir, app_root)
 
 
 async def login(http: httpx.AsyncClient, email: str) -> httpx.Response:
@@ -287,7 +225,7 @@ def report(result: dict[str, Any]) -> str:
 def serve_and_measure(
     database_url: str, scratch: Path, args: argparse.Namespace, extra_env: dict[str, str]
 ) -> dict[str, Any]:
-    server = Server(database_url, scratch / "server.log", args.app_root, extra_env)
+    server = start_server(database_url, scratch, args.app_root, extra_env)
     try:
         server.wait_ready()
         load_before = os.getloadavg()[0]

@@ -9,6 +9,7 @@ from app.assignments.models import Assignment, AssignmentStatus
 from app.auth.principal import Principal
 from app.clinics.repository import ClientOwnedRows
 from app.core.errors import NotFound
+from app.core.pagination import changed_since
 
 
 class AssignmentNotFound(NotFound):
@@ -48,6 +49,5 @@ def matching_assignments(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
-    if updated_since is not None:
-        stmt = stmt.where(Assignment.updated_at >= updated_since)
+    stmt = changed_since(stmt, Assignment.updated_at, updated_since)
     return stmt

@@ -11,7 +11,7 @@ from app.auth.policy import require_scopes
 from app.auth.principal import Principal
 from app.auth.schemas import ApiClientCreate, ApiClientCreated, ApiClientRead
 from app.core.errors import NotFound
-from app.core.pagination import ListParams, Page, SortKey, paginate_rows
+from app.core.pagination import ListParams, Page, SortKey, changed_since, paginate_rows
 from app.core.passwords import hash_secret, new_secret
 from app.core.time import utcnow
 
@@ -25,8 +25,7 @@ def clinic_api_clients(
 ) -> Select[ApiClient]:
     """The API clients of the principal's clinic (changed since `updated_since`, when given)."""
     stmt = select(ApiClient).where(ApiClient.clinic_id == principal.clinic_id)
-    if updated_since is not None:
-        stmt = stmt.where(ApiClient.updated_at >= updated_since)
+    stmt = changed_since(stmt, ApiClient.updated_at, updated_since)
     return stmt
 
 

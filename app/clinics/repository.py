@@ -14,6 +14,7 @@ from app.clinics.errors import ClientNotFound
 from app.clinics.models import CareTeamMember, ClientExternalId
 from app.core import audit
 from app.core.errors import NotFound
+from app.core.pagination import changed_since
 
 # A client id column: of a client-owned table, `User.id`, or the feed's nullable `Event.client_id`.
 ClientIdColumn = InstrumentedAttribute[uuid.UUID] | InstrumentedAttribute[uuid.UUID | None]
@@ -115,8 +116,7 @@ def matching_clients(
         stmt = stmt.where(
             func.lower(User.display_name).contains(name_part.lower(), autoescape=True)
         )
-    if updated_since is not None:
-        stmt = stmt.where(User.updated_at >= updated_since)
+    stmt = changed_since(stmt, User.updated_at, updated_since)
     return stmt
 
 

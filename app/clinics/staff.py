@@ -13,7 +13,7 @@ from app.auth.schemas import InvitationRead, StaffCreate, StaffCreated, StaffUpd
 from app.auth.service import create_user, issue_invitation
 from app.auth.tokens import revoke_user_tokens
 from app.clinics.models import Clinic
-from app.core.pagination import ListParams, Page, SortKey, paginate_rows
+from app.core.pagination import ListParams, Page, SortKey, changed_since, paginate_rows
 
 STAFF_ROLES = (Role.admin, Role.therapist)
 
@@ -36,8 +36,7 @@ def matching_staff(
         stmt = stmt.where(User.role == role)
     if status is not None:
         stmt = stmt.where(User.status == status)
-    if updated_since is not None:
-        stmt = stmt.where(User.updated_at >= updated_since)
+    stmt = changed_since(stmt, User.updated_at, updated_since)
     return stmt
 
 

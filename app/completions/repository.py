@@ -10,6 +10,7 @@ from app.auth.principal import Principal
 from app.clinics.repository import ClientOwnedRows
 from app.completions.models import Comment, Completion, CompletionStatus
 from app.core.errors import NotFound
+from app.core.pagination import changed_since
 
 
 class CompletionNotFound(NotFound):
@@ -59,8 +60,7 @@ def matching_completions(principal: Principal, filters: CompletionFilters) -> Se
         stmt = stmt.where(Completion.completed_at >= filters.completed_from)
     if filters.completed_to is not None:
         stmt = stmt.where(Completion.completed_at < filters.completed_to)
-    if filters.updated_since is not None:
-        stmt = stmt.where(Completion.updated_at >= filters.updated_since)
+    stmt = changed_since(stmt, Completion.updated_at, filters.updated_since)
     return stmt
 
 
@@ -69,6 +69,5 @@ def comments_of(
 ) -> Select[Comment]:
     """The conversation on a completion the caller was found to see."""
     stmt = select(Comment).where(Comment.completion_id == completion.id)
-    if updated_since is not None:
-        stmt = stmt.where(Comment.updated_at >= updated_since)
+    stmt = changed_since(stmt, Comment.updated_at, updated_since)
     return stmt

@@ -214,14 +214,6 @@ class GroupCommit:
             write_intent.reset(token)
 
 
-async def record(sessionmaker: Any, **row: Any) -> None:
-    """A row outside any request's flow (logins)."""
-    async with writing(sessionmaker) as session:
-        await session.execute(
-            insert(AuditEvent), [{"id": new_id(), "occurred_at": utcnow(), **row}]
-        )
-
-
 class AuditPrunePermit(Base):
     """Present only inside a pruning transaction: the append-only triggers let DELETE through
     while a row exists here. UPDATE is never allowed."""

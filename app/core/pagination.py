@@ -17,6 +17,7 @@ from app.core.errors import Unprocessable, field_error
 from app.core.types import Instant
 
 T = TypeVar("T")
+S = TypeVar("S", bound=Select[Any])
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -119,6 +120,11 @@ def _after(keys: list[SortKey], values: list[Any]) -> ColumnElement[bool]:
         beyond = key.column < values[i] if key.descending else key.column > values[i]
         clauses.append(and_(*equal, beyond))
     return or_(*clauses)
+
+
+def changed_since(stmt: S, column: Any, since: datetime | None) -> S:
+    """`stmt` limited to rows changed since `since` (every list's `updated_since`), or as it is."""
+    return stmt if since is None else stmt.where(column >= since)
 
 
 async def paginate_rows(

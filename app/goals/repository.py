@@ -10,6 +10,7 @@ from app.auth.principal import Principal
 from app.clinics.repository import ClientOwnedRows
 from app.completions.models import Achievement
 from app.core.errors import NotFound
+from app.core.pagination import changed_since
 from app.goals.models import Goal, GoalStatus, GoalStep
 
 
@@ -39,8 +40,7 @@ def matching_goals(
         stmt = stmt.where(Goal.client_id == client_id)
     if status is not None:
         stmt = stmt.where(Goal.status == status)
-    if updated_since is not None:
-        stmt = stmt.where(Goal.updated_at >= updated_since)
+    stmt = changed_since(stmt, Goal.updated_at, updated_since)
     return stmt
 
 
@@ -59,6 +59,5 @@ def achievements_of(
 ) -> Select[Achievement]:
     """A client's achievements (the client was found visible first)."""
     stmt = select(Achievement).where(Achievement.client_id == client_id)
-    if updated_since is not None:
-        stmt = stmt.where(Achievement.updated_at >= updated_since)
+    stmt = changed_since(stmt, Achievement.updated_at, updated_since)
     return stmt

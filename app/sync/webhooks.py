@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.policy import require_scopes
 from app.auth.principal import Principal
 from app.core.errors import NotFound, Unprocessable, field_error
-from app.core.pagination import ListParams, Page, SortKey, paginate_rows
+from app.core.pagination import ListParams, Page, SortKey, changed_since, paginate_rows
 from app.core.time import utcnow
 from app.sync.models import Webhook, WebhookDelivery
 from app.sync.schemas import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead, WebhookUpdate
@@ -48,8 +48,7 @@ def clinic_webhooks(
 ) -> Select[Webhook]:
     """The endpoints of the principal's clinic (changed since `updated_since`, when given)."""
     stmt = select(Webhook).where(Webhook.clinic_id == principal.clinic_id)
-    if updated_since is not None:
-        stmt = stmt.where(Webhook.updated_at >= updated_since)
+    stmt = changed_since(stmt, Webhook.updated_at, updated_since)
     return stmt
 
 

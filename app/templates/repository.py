@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core.errors import NotFound
+from app.core.pagination import changed_since
 from app.templates.definitions import TemplateDefinition, TemplateKind
 from app.templates.models import (
     BUILTIN_OWNER,
@@ -60,8 +61,7 @@ def matching_templates(
         stmt = stmt.where(Template.status == status)
     if title_part is not None:
         stmt = stmt.where(func.lower(Template.title).contains(title_part.lower(), autoescape=True))
-    if updated_since is not None:
-        stmt = stmt.where(Template.updated_at >= updated_since)
+    stmt = changed_since(stmt, Template.updated_at, updated_since)
     return stmt
 
 

@@ -9,7 +9,7 @@ from app.auth.tokens import user_access_token
 from app.sync.models import Webhook, WebhookDelivery
 from app.sync.worker import Worker
 from tests.factories import API_SECRET, make_api_client, make_user
-from tests.sync.test_webhooks import drain
+from tests.sync.test_webhooks import drain, register
 
 GOAL = {"title": "Walk"}
 
@@ -59,13 +59,7 @@ async def test_a_write_only_api_client_cannot_widen_an_endpoint_it_may_change(
     receiver,
     loopback_allowed,
 ):
-    hook = (
-        await client.post(
-            "/v1/webhooks",
-            headers=world.auth("admin"),
-            json={"url": receiver.url, "event_types": ["goal.created"]},
-        )
-    ).json()
+    hook = await register(client, world, receiver, ["goal.created"])
     _, headers = await _api_client_token(client, world, db, ["homework:write"])
     response = await client.patch(
         f"/v1/webhooks/{hook['id']}", headers=headers, json={"url": receiver.url}
@@ -113,12 +107,7 @@ async def test_a_pending_delivery_is_not_sent_once_the_owner_lost_the_scope(
     loopback_allowed,
 ):
     """Fanned out while the owner could read, delivered after it was deactivated: dropped."""
-    created = await client.post(
-        "/v1/webhooks",
-        headers=world.auth("admin"),
-        json={"url": receiver.url, "event_types": ["goal.created"]},
-    )
-    receiver.secret = created.json()["secret"]
+    await register(client, world, receiver, ["goal.created"])
     await _create_goal(client, world)
     worker = Worker(app.state.sessionmaker, allow_http_loopback=True)
     await worker.fan_out()
@@ -145,12 +134,7 @@ async def test_an_admin_with_read_and_write_keeps_receiving(
     receiver,
     loopback_allowed,
 ):
-    created = await client.post(
-        "/v1/webhooks",
-        headers=world.auth("admin"),
-        json={"url": receiver.url, "event_types": ["goal.created"]},
-    )
-    receiver.secret = created.json()["secret"]
+    await register(client, world, receiver, ["goal.created"])
     await _create_goal(client, world)
     await _create_goal(client, world)
     await drain(app)

@@ -14,7 +14,7 @@ from app.auth.policy import replay_guard
 from app.auth.principal import idempotency_scope
 from app.core.audit import GroupCommit
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.core.jwt import JwtCodec
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_sessionmaker = create_read_sessionmaker(engine)
     app.state.audit_writer = GroupCommit(engine)
     app.state.jwt = JwtCodec(settings)
     app.state.limiter = Limiter(settings.redis_url, settings.redis_key_prefix)

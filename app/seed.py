@@ -261,7 +261,7 @@ async def seed_history(session: AsyncSession, client: User, assignment: Assignme
                 **fields,
             }
         )
-        await record_completion(session, client_principal, assignment, body)
+        await record_completion(session, client_principal, assignment.id, body)
         created += 1
     return created
 

@@ -264,7 +264,7 @@ async def make_completion(db: AsyncSession, client: User, assignment: Any, **fie
     if fields.get("status", "skipped") == "skipped":
         defaults["skip_reason"] = "forgot"
     body = CompletionCreate.model_validate(defaults | fields)
-    completion, _ = await record_completion(db, principal_of(client), assignment, body)
+    completion, _ = await record_completion(db, principal_of(client), assignment.id, body)
     await db.flush()
     return completion
 

@@ -8,10 +8,10 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.assignments.models import Assignment
 from app.assignments.occurrences import Timeline, load_timelines
-from app.completions.days import Scheduled, client_days, load_scheduled, streaks
+from app.completions.days import Scheduled, client_days, streaks
 from app.completions.models import Achievement, AchievementType, Completion, CompletionStatus
+from app.completions.repository import CompletionContext
 from app.core.db import insert_unless_taken
 from app.core.ids import new_id
 from app.core.outbox import record_event
@@ -107,16 +107,11 @@ def _streak_start(today: date, threshold: int) -> date:
     return today - timedelta(days=threshold * 2 + 7)
 
 
-async def _held(session: AsyncSession, client_id: uuid.UUID) -> _Held:
-    keys = (
-        await session.execute(
-            select(Achievement.key).where(
-                Achievement.client_id == client_id,
-                Achievement.type.in_([*_ONCE_PER_CLIENT, AchievementType.streak]),
-            )
-        )
-    ).scalars()
-    return _Held(set(keys))
+# The achievement types whose keys the completion's context reads (`HELD_TYPES`).
+HELD_TYPES = [*_ONCE_PER_CLIENT, AchievementType.streak]
+# How far back a completion's context reaches: the longest streak's lookback, from the
+# earliest local today anywhere (a day behind UTC's).
+CONTEXT_DAYS = STREAKS[-1] * 2 + 7 + 2
 
 
 @dataclass
@@ -139,26 +134,35 @@ class CompletionAwards:
         """Award what the stored completion earned (none for a skip); returns what is new."""
         if self.held is None or completion.status != CompletionStatus.done:
             return []
+        if self.scheduled is not None and self.scheduled.done is not None:
+            # The context's done days were read before this one was stored.
+            self.scheduled.done.append(
+                (completion.occurrence_date, completion.assignment_id, completion.occurrence_time)
+            )
         return await _award_for_completion(
             session, completion, self.today, self.held, self.scheduled
         )
 
 
 async def prepare_awards(
-    session: AsyncSession, assignment: Assignment, today: date, *, done: bool
+    session: AsyncSession, context: CompletionContext, today: date, *, done: bool
 ) -> CompletionAwards:
-    """Read what a completion of `assignment` (recorded on the client's local `today`) needs
-    for its awards, and its assignment's timeline: one query for the achievements the client
-    holds (only when `done`), then the assignments and timelines."""
-    held = await _held(session, assignment.client_id) if done else None
-    lookback = held.streak_lookback(today) if held else None
-    if lookback is None:
-        timeline = (await load_timelines(session, [assignment]))[assignment.id]
+    """What a completion in `context` (recorded on the client's local `today`) needs for its
+    awards, and its assignment's timeline: the timelines of the context's assignments, one
+    statement; the held achievements and done days came with the context."""
+    timelines = await load_timelines(session, context.assignments)
+    timeline = timelines[context.assignment.id]
+    held = _Held(context.held) if done else None
+    if held is None or held.streak_lookback(today) is None:
         return CompletionAwards(today, timeline, held, None)
-    scheduled = await load_scheduled(
-        session, assignment.client_id, lookback, today, also=assignment.id
+    scheduled = Scheduled(
+        context.assignments,
+        timelines,
+        done=list(context.done),
+        done_from=context.start,
+        done_to=context.end,
     )
-    return CompletionAwards(today, scheduled.timelines[assignment.id], held, scheduled)
+    return CompletionAwards(today, timeline, held, scheduled)
 
 
 async def _award_for_completion(

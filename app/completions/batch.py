@@ -5,7 +5,6 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.assignments.repository import get_visible_assignment
 from app.auth.principal import Principal
 from app.completions.schemas import (
     BatchCompletionCreate,
@@ -45,11 +44,10 @@ async def _record_item(
     try:
         item = BatchCompletionCreate.model_validate(raw)
         async with session.begin_nested():
-            assignment = await get_visible_assignment(session, principal, item.assignment_id)
             completion, created = await record_completion(
                 session,
                 principal,
-                assignment,
+                item.assignment_id,
                 CompletionCreate.model_validate(item.model_dump(exclude={"assignment_id"})),
             )
     except ValidationError as exc:

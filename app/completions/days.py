@@ -49,6 +49,20 @@ class Scheduled:
 
     assignments: list[Assignment]
     timelines: dict[uuid.UUID, Timeline]
+    # The client's done occurrences (local day, assignment, time), when loaded with the rest:
+    # then `client_days` sends no query for the days within `done_from..done_to`.
+    done: list[tuple[date, uuid.UUID, str | None]] | None = None
+    done_from: date | None = None
+    done_to: date | None = None
+
+    def done_within(
+        self, start: date, end: date
+    ) -> list[tuple[date, uuid.UUID, str | None]] | None:
+        if self.done is None or self.done_from is None or self.done_to is None:
+            return None
+        if start < self.done_from or end > self.done_to:
+            return None
+        return [row for row in self.done if start <= row[0] <= end]
 
     def within(self, start: date, end: date) -> list[Assignment]:
         return [
@@ -87,8 +101,8 @@ async def client_days(
     end: date,
     scheduled: Scheduled | None = None,
 ) -> dict[date, DayState]:
-    """Scheduled and done occurrences per local day: one query per table, or only the done
-    ones when `scheduled` (covering start..end) was loaded already."""
+    """Scheduled and done occurrences per local day: one query per table, only the done ones
+    when `scheduled` (covering start..end) was loaded already, none when it holds them too."""
     days: dict[date, DayState] = defaultdict(DayState)
     if scheduled is None:
         scheduled = await load_scheduled(session, client_id, start, end)
@@ -103,15 +117,23 @@ async def client_days(
                 state.untimed = True
             else:
                 state.timed.add((assignment.id, time_text))
-    done = await session.execute(
-        select(Completion.occurrence_date, Completion.assignment_id, Completion.occurrence_time)
-        .where(
-            Completion.client_id == client_id,
-            Completion.status == CompletionStatus.done,
-            Completion.occurrence_date.between(start, end),
+    done = scheduled.done_within(start, end)
+    if done is None:
+        done = list(
+            await session.execute(
+                select(
+                    Completion.occurrence_date,
+                    Completion.assignment_id,
+                    Completion.occurrence_time,
+                )
+                .where(
+                    Completion.client_id == client_id,
+                    Completion.status == CompletionStatus.done,
+                    Completion.occurrence_date.between(start, end),
+                )
+                .distinct()
+            )
         )
-        .distinct()
-    )
     for day, assignment_id, at in done:
         state = days[day]
         state.done_any = True

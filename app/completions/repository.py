@@ -1,14 +1,19 @@
 """Completion statements scoped to the principal."""
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import JSON, Select, func, or_, select, true, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.assignments.models import Assignment
+from app.assignments.repository import AssignmentNotFound, overlapping, visible_assignments
 from app.auth.principal import Principal
 from app.clinics.repository import ClientOwnedRows
-from app.completions.models import Comment, Completion, CompletionStatus
+from app.completions.models import Achievement, Comment, Completion, CompletionStatus
+from app.core import audit
 from app.core.errors import NotFound
 from app.core.pagination import changed_since
 
@@ -71,3 +76,97 @@ def comments_of(
     stmt = select(Comment).where(Comment.completion_id == completion.id)
     stmt = changed_since(stmt, Comment.updated_at, updated_since)
     return stmt
+
+
+DoneOccurrence = tuple[date, uuid.UUID, str | None]  # local day, assignment, time (or None)
+
+
+@dataclass
+class CompletionContext:
+    """What recording a completion of `assignment` reads, in one statement: the assignment
+    (scoped to the principal), the client's other assignments that overlap `start..end`, the
+    achievement keys the client holds among `held_types`, and the client's done occurrences
+    in `start..end`."""
+
+    assignment: Assignment
+    assignments: list[Assignment]
+    held: set[str]
+    start: date
+    end: date
+    done: list[DoneOccurrence] = field(default_factory=list)
+
+
+def _json_rows(session: AsyncSession, *columns: Any) -> Any:
+    """A JSON array of one array per row (`json_agg(json_build_array(...))` on PostgreSQL,
+    `json_group_array(json_array(...))` on SQLite), or of the values of one column."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    item = (
+        columns[0]
+        if len(columns) == 1
+        else (func.json_build_array(*columns) if postgres else func.json_array(*columns))
+    )
+    return type_coerce((func.json_agg if postgres else func.json_group_array)(item), JSON)
+
+
+async def load_context(
+    session: AsyncSession,
+    principal: Principal,
+    assignment_id: uuid.UUID,
+    start: date,
+    end: date,
+    held_types: list[Any],
+) -> CompletionContext:
+    """The context of a new completion (see `CompletionContext`); 404 when the principal may
+    not see the assignment. The client is the assignment's, found once (an init plan)."""
+    client_id = (
+        visible_assignments(principal)
+        .where(Assignment.id == assignment_id)
+        .with_only_columns(Assignment.client_id)
+        .scalar_subquery()
+    )
+    held = (
+        select(_json_rows(session, Achievement.key).label("held_keys"))
+        .where(Achievement.client_id == client_id, Achievement.type.in_(held_types))
+        .cte("held")
+    )
+    done = (
+        select(
+            _json_rows(
+                session,
+                Completion.occurrence_date,
+                Completion.assignment_id,
+                Completion.occurrence_time,
+            ).label("days")
+        )
+        .where(
+            Completion.client_id == client_id,
+            Completion.status == CompletionStatus.done,
+            Completion.occurrence_date.between(start, end),
+        )
+        .cte("done")
+    )
+    rows = (
+        await session.execute(
+            select(Assignment, held.c.held_keys, done.c.days)
+            .select_from(Assignment)
+            .join(held, true())
+            .join(done, true())
+            .where(
+                Assignment.client_id == client_id,
+                or_(Assignment.id == assignment_id, overlapping(start, end)),
+            )
+        )
+    ).all()
+    target = next((row[0] for row in rows if row[0].id == assignment_id), None)
+    if target is None:
+        raise AssignmentNotFound("No such assignment.")
+    audit.note(client_id=target.client_id)
+    keys, days = rows[0][1] or [], rows[0][2] or []
+    return CompletionContext(
+        assignment=target,
+        assignments=[row[0] for row in rows],
+        held=set(keys),
+        start=start,
+        end=end,
+        done=[(date.fromisoformat(d), uuid.UUID(str(a)), t) for d, a, t in days if d is not None],
+    )

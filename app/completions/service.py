@@ -15,9 +15,15 @@ from app.assignments.occurrences import Timeline
 from app.assignments.recurrence import Occurrence
 from app.assignments.schedules import parse_hhmm
 from app.auth.principal import Principal
-from app.completions.achievements import prepare_awards
+from app.completions.achievements import CONTEXT_DAYS, HELD_TYPES, prepare_awards
 from app.completions.models import Comment, Completion, CompletionStatus
-from app.completions.repository import CompletionFilters, comments_of, matching_completions
+from app.completions.repository import (
+    CompletionContext,
+    CompletionFilters,
+    comments_of,
+    load_context,
+    matching_completions,
+)
 from app.completions.schemas import CommentRead, CompletionCreate, CompletionRead, CompletionUpdate
 from app.core.db import insert_unless_taken
 from app.core.errors import AppError, Conflict, Forbidden, Unprocessable, field_error
@@ -216,19 +222,33 @@ async def _occurrence_taken(session: AsyncSession, assignment: Assignment, occ: 
 
 
 async def record_completion(
-    session: AsyncSession, principal: Principal, assignment: Assignment, body: CompletionCreate
+    session: AsyncSession, principal: Principal, assignment_id: uuid.UUID, body: CompletionCreate
 ) -> tuple[Completion, bool]:
-    """Store a completion, or find the one this exact request already stored. Returns the
-    completion and whether it was created now.
+    """Store a completion of the assignment (404 unless the principal sees it), or find the
+    one this exact request already stored. Returns the completion and whether it was created
+    now.
+
+    What it reads comes in two statements: the context (the assignment, the client's
+    assignments, held achievements and done days: `load_context`) and their timelines.
 
     The insert itself tells whether the id (or the occurrence) is taken: INSERT ... ON CONFLICT
     DO NOTHING RETURNING, one statement where a lookup, a savepoint, the insert and its release
     were four. A retry of a stored completion is recognised when the insert finds it, or when
     a check refuses it (the assignment has ended since, the occurrence is taken by the stored
     one...): it is answered with the stored completion as before."""
+    utc_today = utcnow().date()
+    context = await load_context(
+        session,
+        principal,
+        assignment_id,
+        utc_today - timedelta(days=CONTEXT_DAYS),
+        utc_today + timedelta(days=1),
+        HELD_TYPES,
+    )
+    assignment = context.assignment
     digest = request_hash(assignment.id, body)
     try:
-        completion = await _create(session, principal, assignment, body, digest)
+        completion = await _create(session, principal, context, body, digest)
     except AppError:
         if body.id is not None and (found := await _replay(session, body.id, assignment, digest)):
             return found, False
@@ -239,10 +259,11 @@ async def record_completion(
 async def _create(
     session: AsyncSession,
     principal: Principal,
-    assignment: Assignment,
+    context: CompletionContext,
     body: CompletionCreate,
     digest: str,
 ) -> Completion:
+    assignment = context.assignment
     if assignment.status != AssignmentStatus.active:
         raise AssignmentNotActive(
             f"The assignment is {assignment.status}; it takes no completions."
@@ -253,13 +274,12 @@ async def _create(
     # The awards are prepared first: they load this assignment's timeline with what a streak
     # needs, so that the occurrence and the streak share one read.
     awards = await prepare_awards(
-        session, assignment, today, done=body.status == CompletionStatus.done
+        session, context, today, done=body.status == CompletionStatus.done
     )
     occ = _find_occurrence(assignment, awards.timeline, body)
     definition = await definition_by_id(session, assignment.template_version_id)
     fields = body.model_dump(exclude={"id", "completed_at", "occurrence_date", "occurrence_time"})
     responses, score = _check_answers(definition, body.status, fields)
-    await _occurrence_taken(session, assignment, occ)
     values = {
         **fields,
         "id": body.id if body.id is not None else new_id(),

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.errors import ServiceUnavailable, request_id_of
 from app.core.ids import new_id
 from app.core.models import Base
+from app.core.outbox import ride_along
 from app.core.time import utcnow
 from app.core.transactions import write_intent, writing
 
@@ -142,9 +143,10 @@ def _is_uuid(value: Any) -> bool:
     return True
 
 
-async def in_transaction(session: AsyncSession, row: dict[str, Any]) -> None:
-    """Add a write's audit row to the transaction that is about to commit."""
-    await session.execute(insert(AuditEvent), [row])
+def in_transaction(session: AsyncSession, row: dict[str, Any]) -> None:
+    """Add a write's audit row to the transaction that is about to commit: it is inserted with
+    the transaction's events, in the same statement on PostgreSQL (`outbox.ride_along`)."""
+    ride_along(session, insert(AuditEvent).values(**row))
 
 
 class GroupCommit:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
@@ -62,6 +63,38 @@ def create_engine(settings: Settings) -> AsyncEngine:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     install_outbox()  # every session writes the events its transaction queued
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class ReadOnlySession(Session):
+    """The session of a read request: anything that would write is a programming error."""
+
+
+@event.listens_for(ReadOnlySession, "before_flush")
+def _no_flush(session: Session, *_: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("A read request tried to write (a flush with changes).")
+
+
+@event.listens_for(ReadOnlySession, "do_orm_execute")
+def _no_write_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise RuntimeError("A read request tried to write (an INSERT, UPDATE or DELETE).")
+
+
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession] | None:
+    """Sessions for read requests on PostgreSQL: in autocommit, so a read sends no BEGIN and no
+    ROLLBACK, two of its round trips. Each statement still sees its own snapshot, as it does in
+    a READ COMMITTED transaction (the default), so nothing a read answers changes; a read never
+    writes (its audit row goes through the group commit), and these sessions refuse to. None on
+    SQLite, where a round trip costs nothing and BEGIN is ours (`_sqlite_begin`)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"),
+        expire_on_commit=False,
+        autoflush=False,
+        sync_session_class=ReadOnlySession,
+    )
 
 
 async def get_session(request: Request) -> AsyncSession:

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.errors import AppError, field_error, problem_response, request_id_of
 from app.core.ids import new_id
 from app.core.models import Base, IdMixin
+from app.core.outbox import ride_along
 from app.core.time import utcnow
 from app.core.transactions import writing
 
@@ -235,18 +236,20 @@ def _stored_values(claim: Claim, response: Response, client_id: uuid.UUID | None
     }
 
 
-async def store(
+def store(
     session: AsyncSession, claim: Claim, response: Response, client_id: uuid.UUID | None
 ) -> None:
     """Store the answer on the claim inside the request's own transaction (or drop the claim
-    for answers that are not stored), so it commits together with the change."""
+    for answers that are not stored), so it commits together with the change: the statement
+    goes with the commit's events (`outbox.ride_along`), in one round trip on PostgreSQL."""
     if response.status_code in NOT_STORED or not hasattr(response, "body"):
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim.id))
+        ride_along(session, delete(IdempotencyRecord).where(IdempotencyRecord.id == claim.id))
         return
-    await session.execute(
+    ride_along(
+        session,
         update(IdempotencyRecord)
         .where(IdempotencyRecord.id == claim.id)
-        .values(**_stored_values(claim, response, client_id))
+        .values(**_stored_values(claim, response, client_id)),
     )
 
 
@@ -259,7 +262,7 @@ async def after_failure(
     if isinstance(exc, AppError) and exc.status not in NOT_STORED:
         rendered = await request.app.exception_handlers[AppError](request, exc)
         async with writing(sessionmaker) as session:
-            await store(session, claim, rendered, client_id)
+            store(session, claim, rendered, client_id)
     else:
         await release(sessionmaker, claim.id)
 

@@ -6,6 +6,9 @@ PostgreSQL the hook first takes a transaction-level advisory lock: event rows th
 sequence numbers in commit order, so a reader polling `sequence > cursor` can never see a
 later number before an earlier one commits (no missed events). SQLite serializes writers anyway.
 
+Other rows can ride along (`ride_along`): a write's audit row joins the events' statement as a
+data-modifying CTE on PostgreSQL, so that a write's commit sends one statement for both.
+
 Savepoints: releasing one fires `before_commit` too, but the events wait for the outermost
 commit (the global lock is then held only for the commit itself, not through the rest of the
 request); a savepoint that rolls back drops the events queued inside it, and only those.
@@ -17,10 +20,12 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Delete,
     Index,
     Insert,
     Integer,
     String,
+    Update,
     event,
     func,
     insert,
@@ -86,16 +91,38 @@ def record_event(
     return event_id
 
 
+Rider = Insert | Update | Delete
+
+
+def ride_along(session: Any, statement: Rider) -> None:
+    """Queue an INSERT, UPDATE or DELETE of another table for the outermost commit, sent with
+    the events: on PostgreSQL in the same statement (data-modifying CTEs), elsewhere just
+    before them. For what is known only when the transaction is about to commit (a write's
+    audit row, the stored answer of its Idempotency-Key). Riders must not depend on each
+    other's effects: data-modifying CTEs all see the same snapshot."""
+    sync = getattr(session, "sync_session", session)
+    sync.info.setdefault("outbox_riders", []).append(statement)
+
+
 def _write_outbox(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint's release: its events belong to the outermost commit
     rows = session.info.pop("outbox", None)
-    if not rows:
+    riders: list[Rider] = session.info.pop("outbox_riders", None) or []
+    if session.get_bind().dialect.name != "postgresql":
+        for rider in riders:
+            session.execute(rider)
+        if rows:
+            session.execute(insert(Event), rows)
         return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_insert_after_lock(rows))
-    else:
-        session.execute(insert(Event), rows)
+    statement: Rider | None = _insert_after_lock(rows) if rows else None
+    if statement is None:
+        if not riders:
+            return
+        statement = riders.pop(0)
+    for number, rider in enumerate(riders):
+        statement = statement.add_cte(rider.cte(f"rider_{number}"))
+    session.execute(statement)
 
 
 # What record_event queues: every column but the sequence, which the database draws.
@@ -129,6 +156,7 @@ def _drop_outbox(session: Session, *_: Any) -> None:
             del queued[marks[-1] :]
         return
     session.info.pop("outbox", None)
+    session.info.pop("outbox_riders", None)
 
 
 def _savepoint_begun(session: Session, transaction: SessionTransaction) -> None:

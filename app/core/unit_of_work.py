@@ -6,6 +6,8 @@
    replayed (to a caller the replay guard lets through), a running one is 409.
 2. Each attempt gets a fresh session (`SessionDep` hands it to the route and its services) in
    one transaction; a serialization failure or deadlock runs the route again, up to 3 times.
+   A read on PostgreSQL runs in autocommit instead (no BEGIN, no ROLLBACK; its session refuses
+   to write: `db.create_read_sessionmaker`).
 3. The route returned: the answer is stored on the claim, a write's audit row joins the
    transaction, the outbox's events are inserted by the session's commit hook, and it commits,
    all before the response leaves. A failed commit is an error answer, never a 2xx.
@@ -39,8 +41,13 @@ class UnitOfWork:
 
     def __init__(self, request: Request, audit_resource: str | None) -> None:
         self.request = request
-        self.sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
         self.writes = request.method not in SAFE_METHODS
+        state = request.app.state
+        self.sessionmaker: async_sessionmaker[AsyncSession] = (
+            state.sessionmaker
+            if self.writes or state.read_sessionmaker is None
+            else state.read_sessionmaker
+        )
         # Facts are gathered for every request (the idempotency record names the client it
         # concerned); a row is written only for operations with an audit resource.
         self.audit = audit.AuditEntry(audit_resource or "")
@@ -110,9 +117,9 @@ class UnitOfWork:
         session = self.session
         client_id = self._client_id()
         if self.claim is not None:
-            await idempotency.store(session, self.claim, response, client_id)
+            idempotency.store(session, self.claim, response, client_id)
         if self.writes and self.audited:
-            await audit.in_transaction(session, self.audit.row(self.request, response.status_code))
+            audit.in_transaction(session, self.audit.row(self.request, response.status_code))
             self._audit_committed = True
         await session.commit()
 

@@ -1,50 +1,81 @@
 """A completion's achievements have one owner (app/completions/achievements.py): recording
-prepares them with `prepare_awards`, which also loads the assignment's timeline that finds the
-occurrence, and awards them with `grant` once the completion is stored."""
+reads the completion's context in one statement (`load_context`: the assignment, the client's
+assignments, the achievements held, the done days), prepares the awards with `prepare_awards`,
+which loads the timelines that find the occurrence, and awards them with `grant` once the
+completion is stored."""
 
-import re
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from app.assignments.models import Assignment
-from app.completions.achievements import prepare_awards
+import pytest
+
+from app.assignments.repository import AssignmentNotFound
+from app.auth.principal import Principal
+from app.completions.achievements import CONTEXT_DAYS, HELD_TYPES, prepare_awards
+from app.completions.repository import CompletionContext, load_context
 from app.core.time import utcnow
+from app.templates.library import get_builtin
 from tests.factories import make_completion
 from tests.statements import statements
 
-
-def _today(assignment: Assignment):
-    return utcnow().astimezone(ZoneInfo(assignment.schedule["timezone"])).date()
+THOUGHT_RECORD = get_builtin("thought-record").realistic_example
 
 
-READS = {
-    "achievement": re.compile(r"^SELECT .* FROM achievement\b"),
-    "assignment": re.compile(r"^SELECT .* FROM assignment\b"),
-}
+def _principal(user) -> Principal:
+    return Principal(user.id, user.clinic_id, user.role, frozenset())
 
 
-def _reading(seen: list[str], table: str) -> list[str]:
-    return [s for s in seen if READS[table].search(s)]
+async def _context(db, user, assignment_id) -> CompletionContext:
+    today = utcnow().date()
+    return await load_context(
+        db,
+        _principal(user),
+        assignment_id,
+        today - timedelta(days=CONTEXT_DAYS),
+        today + timedelta(days=1),
+        HELD_TYPES,
+    )
 
 
-async def test_a_skip_prepares_only_the_timeline_and_earns_nothing(client, world, app, db):
-    assignment = await db.get(Assignment, world.assignment.id)
+def _today(context: CompletionContext):
+    return utcnow().astimezone(ZoneInfo(context.assignment.schedule["timezone"])).date()
+
+
+async def test_the_context_is_one_statement_and_holds_what_the_client_has(client, world, app, db):
+    done = await make_completion(
+        db, world.client, world.assignment, status="done", responses=THOUGHT_RECORD
+    )
+    await db.commit()
     with statements(app) as seen:
-        awards = await prepare_awards(db, assignment, _today(assignment), done=False)
-    assert _reading(seen, "achievement") == []
-    assert _reading(seen, "assignment") == []  # only this assignment's schedules and pauses
-    assert awards.timeline.occurrences(_today(assignment), _today(assignment))
-    skipped = await make_completion(db, world.client, assignment)
+        context = await _context(db, world.client, world.assignment.id)
+    assert [s for s in seen if not s.startswith("BEGIN")] == seen[-1:]
+    assert context.assignment.id == world.assignment.id
+    assert world.assignment.id in {a.id for a in context.assignments}
+    assert (done.occurrence_date, world.assignment.id, done.occurrence_time) in context.done
+    assert context.held == {"first_completion", "first_of_kind:cbt_worksheet"}
+
+
+async def test_another_clients_assignment_is_not_found(client, world, db):
+    with pytest.raises(AssignmentNotFound):
+        await _context(db, world.other_client, world.assignment.id)
+
+
+async def test_a_skip_prepares_only_the_timelines_and_earns_nothing(client, world, app, db):
+    context = await _context(db, world.client, world.assignment.id)
+    with statements(app) as seen:
+        awards = await prepare_awards(db, context, _today(context), done=False)
+    assert len(seen) == 1  # the timelines: schedules and pauses in one UNION ALL
+    assert awards.held is None and awards.scheduled is None
+    assert awards.timeline.occurrences(_today(context), _today(context))
+    skipped = await make_completion(db, world.client, context.assignment)
     assert await awards.grant(db, skipped) == []
 
 
-async def test_a_done_completion_reads_what_the_client_holds_once_and_shares_the_load(
-    client, world, app, db
-):
-    assignment = await db.get(Assignment, world.assignment.id)
-    today = _today(assignment)
+async def test_a_done_completion_shares_the_context_with_the_streak(client, world, app, db):
+    context = await _context(db, world.client, world.assignment.id)
     with statements(app) as seen:
-        awards = await prepare_awards(db, assignment, today, done=True)
-    assert len(_reading(seen, "achievement")) == 1
-    assert len(_reading(seen, "assignment")) == 1  # the client's, for the streak and this one
+        awards = await prepare_awards(db, context, _today(context), done=True)
+    assert len(seen) == 1
     assert awards.scheduled is not None
-    assert awards.timeline is awards.scheduled.timelines[assignment.id]
+    assert awards.timeline is awards.scheduled.timelines[world.assignment.id]
+    assert awards.scheduled.done == context.done

@@ -16,10 +16,15 @@ async def test_a_fresh_key_is_claimed_in_one_statement_on_postgresql(client, wor
             f"/v1/assignments/{world.assignment.id}/completions", headers=headers, json=_skip()
         )
     assert response.status_code == 201, response.text
-    claims = [s for s in seen if "idempotency_key" in s and not s.startswith("UPDATE")]
+    # The answer is stored by an UPDATE that rides with the commit (a CTE on PostgreSQL).
+    claims = [s for s in seen if "idempotency_key" in s and not s.startswith(("UPDATE", "WITH"))]
     if app.state.engine.dialect.name == "postgresql":
         assert len(claims) == 1 and claims[0].startswith("INSERT INTO idempotency_key")
         assert "ON CONFLICT DO NOTHING RETURNING" in claims[0]
+        # The stored answer, the audit row and the events: one statement at the commit.
+        last = seen[-1]
+        assert last.startswith("WITH") and "UPDATE idempotency_key" in last
+        assert "INSERT INTO audit_event" in last and "INSERT INTO event" in last
     else:  # SQLite: one short write transaction (look up, then insert)
         assert [s.split()[0] for s in claims] == ["SELECT", "INSERT"]
 

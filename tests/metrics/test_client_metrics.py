@@ -222,7 +222,7 @@ async def test_a_late_evening_completion_counts_for_its_local_day_across_dst(
         stored, _ = await record_completion(
             db,
             principal_of(world.client),
-            assignment,
+            assignment.id,
             CompletionCreate(completed_at=at, responses=example),
         )
         assert stored.occurrence_date == date(2026, 4, day)

@@ -1,0 +1,86 @@
+"""A read on PostgreSQL runs in autocommit: no BEGIN and no ROLLBACK around its statements, so
+`GET /v1/me/agenda` costs the principal, the assignments, their timelines and the completions,
+four round trips. Each statement still reads its own snapshot, as in the READ COMMITTED
+transaction it had before. A read session refuses to write; writes keep their transaction."""
+
+import pytest
+from sqlalchemy import event, insert
+
+from app.core.audit import AuditEvent
+from app.core.time import utcnow
+
+
+@pytest.fixture
+def on_postgres(app):
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip(
+            "autocommit reads are PostgreSQL's (SQLite: test_sqlite_reads_keep_their_transaction)"
+        )
+
+
+def _in_transaction(app) -> tuple[list[bool], object]:
+    """Whether asyncpg was inside a transaction after each statement the app's engine sent."""
+    seen: list[bool] = []
+
+    def record(conn, *_):
+        seen.append(conn.connection.driver_connection.is_in_transaction())
+
+    event.listen(app.state.engine.sync_engine, "after_cursor_execute", record)
+    return seen, record
+
+
+async def test_sqlite_reads_keep_their_transaction(app):
+    # On SQLite a round trip is a function call and BEGIN is the app's own (BEGIN IMMEDIATE
+    # for writes), so reads keep it.
+    if app.state.engine.dialect.name == "sqlite":
+        assert app.state.read_sessionmaker is None
+    else:
+        assert app.state.read_sessionmaker is not None
+
+
+async def test_the_agenda_is_four_statements_outside_any_transaction(
+    on_postgres, client, world, app
+):
+    seen, record = _in_transaction(app)
+    try:
+        response = await client.get("/v1/me/agenda", headers=world.auth("client"))
+    finally:
+        event.remove(app.state.engine.sync_engine, "after_cursor_execute", record)
+    assert response.status_code == 200
+    # The request's four reads, then the group commit's audit INSERT (autocommit as well).
+    assert seen == [False] * 5
+
+
+async def test_a_write_still_runs_in_one_transaction(on_postgres, client, world, app):
+    seen, record = _in_transaction(app)
+    try:
+        response = await client.post(
+            f"/v1/assignments/{world.assignment.id}/completions",
+            headers=world.auth("client"),
+            json={
+                "completed_at": utcnow().isoformat(),
+                "status": "skipped",
+                "skip_reason": "forgot",
+            },
+        )
+    finally:
+        event.remove(app.state.engine.sync_engine, "after_cursor_execute", record)
+    assert response.status_code == 201, response.text
+    assert seen and all(seen)
+
+
+async def test_a_read_session_refuses_to_write(on_postgres, app, world):
+    row = {
+        "occurred_at": utcnow(),
+        "clinic_id": world.clinic.id,
+        "actor_role": "client",
+        "action": "read",
+        "resource_type": "agenda",
+        "outcome": 200,
+    }
+    async with app.state.read_sessionmaker() as session:
+        with pytest.raises(RuntimeError, match="read request tried to write"):
+            await session.execute(insert(AuditEvent).values(**row))
+        session.add(AuditEvent(**row))
+        with pytest.raises(RuntimeError, match="read request tried to write"):
+            await session.flush()

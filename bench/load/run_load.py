@@ -88,7 +88,9 @@ PAGE = 1000
 THOUGHT_RECORD = "thought-record"
 
 TARGETS = {
-    "reads_ratio_to_b_min": 1.0,
+    # Issue 14: reads at 0.8 x B (B reads one table; a read of the app also checks the
+    # principal, reads several tables and awaits its audit row's group commit).
+    "reads_ratio_to_b_min": 0.8,
     "reads_p99_over_p50_max": 5.0,
     "completion_ratio_to_w_min": 0.6,
     "changes_events_per_s_min": 20_000,

@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n auto
 
-.PHONY: run test test-fast install install-dev lint format openapi bench clean
+.PHONY: run test test-fast install install-dev lint format openapi bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,18 @@ run: install
 
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
-	$(BIN)/pytest -p no:xdist -m "sdk or faults" tests/sdk tests/faults
+	@$(MAKE) --no-print-directory chromium
+	$(BIN)/pytest -p no:xdist -m "sdk or faults or browser" tests/sdk tests/faults tests/browser
 	RUN_CONTRACT_TESTS=1 $(BIN)/pytest -p no:xdist -m contract tests/contract
+
+# tests/browser drives Debian's Chromium: installed here when missing and root with apt may;
+# otherwise that test skips and says why.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (apt-get) for tests/browser"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "WARNING: chromium could not be installed; tests/browser will skip"; \
+	fi
 
 test-fast: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)

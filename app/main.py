@@ -15,6 +15,7 @@ from app.auth.principal import idempotency_scope
 from app.core.audit import GroupCommit
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_read_sessionmaker, create_sessionmaker
+from app.core.docs import install_docs
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.core.jwt import JwtCodec
@@ -81,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Therapy Homework API",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        # Served by install_docs from assets shipped with the package (no CDN).
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(root_router)
     app.include_router(api_router)
+    install_docs(app)
     install_openapi(
         app,
         title=app.title,

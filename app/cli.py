@@ -48,6 +48,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = _settings()
     if settings.is_sqlite or args.migrate:
         migrate_and_sync(settings)
+    # uvicorn itself logs at WARNING only (no request lines): say once where the API is.
+    print(f"Listening on {listen_url(args.host, args.port)} (docs at /docs)", flush=True)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -60,6 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=[str(network) for network in settings.forwarded_allow_ips],
     )
+
+
+def listen_url(host: str, port: int) -> str:
+    """The base URL of `serve --host HOST --port PORT` (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def openapi_document() -> dict[str, Any]:

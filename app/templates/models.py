@@ -5,11 +5,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.ids import new_id
-from app.core.models import Base, IdMixin, TimestampMixin, str_enum
+from app.core.models import Base, IdMixin, JSONType, TimestampMixin, str_enum
 from app.core.time import utcnow
 from app.templates.definitions import TemplateKind
 
@@ -51,6 +51,12 @@ class Template(IdMixin, TimestampMixin, Base):
     )
     kind: Mapped[TemplateKind] = mapped_column(str_enum(TemplateKind, "template_kind"))
     title: Mapped[str] = mapped_column(String(200))
+    # Catalogue labels (app.templates.search.TemplateTags); they belong to the template, not to
+    # a version. Filtered with `?tag=` (repository.has_tag).
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=text("'[]'"))
+    # What `?q=` searches: slug, title, description, kind and tags, normalized by
+    # app.templates.search; written by the service with every version and retagging.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     based_on_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("template.id", ondelete="SET NULL"), default=None

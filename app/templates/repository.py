@@ -1,11 +1,14 @@
 """Template statements scoped to the principal: built-ins, the own clinic's, a client's assigned."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, column, func, or_, select, table
+from sqlalchemy import Boolean, ColumnElement, Select, column, literal, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from app.auth.principal import Principal
 from app.core.errors import NotFound
@@ -18,6 +21,7 @@ from app.templates.models import (
     TemplateStatus,
     TemplateVersion,
 )
+from app.templates.search import normalized
 
 # Assignments live in a higher domain; their table is named, never imported.
 _assignment = table("assignment", column("template_id"), column("client_id"))
@@ -41,17 +45,43 @@ def visible_templates(principal: Principal) -> Select[Template]:
     return stmt
 
 
+class _HasTag(FunctionElement[bool]):
+    """`tags` (a JSON array of strings) holds `tag`, on both engines."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(_HasTag)
+def _has_tag_sqlite(element: _HasTag, compiler: Any, **kw: Any) -> str:
+    # Both parts are compiled SQL (a column and a bound parameter), never caller text.
+    tags, tag = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"EXISTS (SELECT 1 FROM json_each({tags}) WHERE json_each.value = {tag})"  # noqa: S608
+
+
+@compiles(_HasTag, "postgresql")
+def _has_tag_postgresql(element: _HasTag, compiler: Any, **kw: Any) -> str:
+    tags, tag = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"({tags} @> jsonb_build_array(CAST({tag} AS TEXT)))"
+
+
+def has_tag(tag: str) -> ColumnElement[bool]:
+    return _HasTag(Template.tags, literal(tag))
+
+
 def matching_templates(
     principal: Principal,
     *,
     kind: TemplateKind | None = None,
     source: TemplateSource | None = None,
     status: TemplateStatus | None = None,
-    title_part: str | None = None,
+    text: str | None = None,
+    tags: Sequence[str] = (),
     updated_since: datetime | None = None,
 ) -> Select[Template]:
-    """The visible templates that match every filter given (None: no filter); `title_part`
-    is part of the title, in any case."""
+    """The visible templates that match every filter given (None: no filter). `text` is found
+    in the slug, title, description, kind or tags, whatever the case and accents
+    (app.templates.search); a template must carry every one of `tags`."""
     stmt = visible_templates(principal)
     if kind is not None:
         stmt = stmt.where(Template.kind == kind)
@@ -59,8 +89,11 @@ def matching_templates(
         stmt = stmt.where(Template.source == source)
     if status is not None:
         stmt = stmt.where(Template.status == status)
-    if title_part is not None:
-        stmt = stmt.where(func.lower(Template.title).contains(title_part.lower(), autoescape=True))
+    wanted = normalized(text) if text is not None else ""
+    if wanted:
+        stmt = stmt.where(Template.search_text.contains(wanted, autoescape=True))
+    for tag in dict.fromkeys(tags):
+        stmt = stmt.where(has_tag(tag))
     stmt = changed_since(stmt, Template.updated_at, updated_since)
     return stmt
 

@@ -29,6 +29,7 @@ from app.templates.schemas import (
     TemplateVersionRead,
 )
 from app.templates.scoring import score_responses
+from app.templates.search import MAX_TAGS, Tag
 from app.templates.validation import validate_responses
 
 router = APIRouter(
@@ -45,6 +46,7 @@ def template_read(template: Template, version: TemplateVersion) -> TemplateRead:
         **definition.model_dump(),
         id=template.id,
         slug=template.slug,
+        tags=template.tags,
         source=template.source,
         status=template.status,
         version=template.version,
@@ -80,11 +82,32 @@ async def list_templates(
     source: TemplateSource | None = None,
     status: TemplateStatus | None = None,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="Part of the title.")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="Text found in the slug, title, description, kind or tags, ignoring "
+            "case and accents (`q=gratitude`, `q=angste` finds `Ängste`).",
+        ),
+    ] = None,
+    tag: Annotated[
+        list[Tag] | None,
+        Query(
+            max_length=MAX_TAGS,
+            description="Only templates carrying this tag; repeat it (`tag=cbt&tag=sleep`) "
+            "for templates carrying every one.",
+        ),
     ] = None,
 ) -> Page[TemplateSummary]:
     return await service.list_templates(
-        session, principal, params, kind=kind, source=source, status=status, title_part=q
+        session,
+        principal,
+        params,
+        kind=kind,
+        source=source,
+        status=status,
+        text=q,
+        tags=tag or (),
     )
 
 

@@ -12,6 +12,7 @@ from app.templates.definitions import AnyField, Scoring, TemplateKind
 from app.templates.fields import drop_type_tags
 from app.templates.models import TemplateSource, TemplateStatus
 from app.templates.scoring import Score
+from app.templates.search import TemplateTags
 
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$"), Field(examples=["sleep-diary"])
@@ -33,6 +34,9 @@ class DefinitionRead(BaseModel):
 class TemplateRead(DefinitionRead):
     id: uuid.UUID
     slug: str
+    tags: list[str] = Field(
+        description="Catalogue labels; `GET /v1/templates?tag=` filters by them."
+    )
     source: TemplateSource
     status: TemplateStatus
     version: int = Field(description="The latest published version; assignments pin one.")
@@ -57,6 +61,7 @@ class TemplateSummary(BaseModel):
     slug: str
     kind: TemplateKind
     title: str
+    tags: list[str]
     source: TemplateSource
     status: TemplateStatus
     version: int
@@ -97,10 +102,21 @@ class TemplateCreate(DefinitionPatch):
         default=None,
         description="Clone this visible template's latest version, then apply the fields sent.",
     )
+    tags: TemplateTags | None = Field(
+        default=None,
+        description="Catalogue labels (at most 10, each unique). Left out: `based_on`'s tags, "
+        "or none.",
+    )
 
 
 class TemplateVersionCreate(DefinitionPatch):
     """A new version: send the fields that change; `kind` cannot change."""
+
+    tags: TemplateTags | None = Field(
+        default=None,
+        description="Replace the template's tags (they belong to the template, not to one "
+        "version). Left out or null: kept.",
+    )
 
 
 class ResponsesCheck(Schema):

@@ -1,6 +1,7 @@
 """Templates: the built-in library kept in sync, clinic templates created, cloned, versioned."""
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from app.templates.repository import (
     stored_definition,
 )
 from app.templates.schemas import TemplateCreate, TemplateSummary, TemplateVersionCreate
+from app.templates.search import search_text
 
 # Built-in ids are the same in every installation, so integrations can hard-code them.
 BUILTIN_NAMESPACE = uuid.UUID("6f1c1b8e-7d1e-4c53-9a51-2b1f3c0e9a77")
@@ -49,6 +51,12 @@ class TemplateReadOnly(Forbidden):
     slug = "template-read-only"
 
 
+def _search_text(template: Template, definition: TemplateDefinition) -> str:
+    return search_text(
+        template.slug, definition.title, definition.description, definition.kind, template.tags
+    )
+
+
 def _add_version(
     session: AsyncSession,
     template: Template,
@@ -57,9 +65,12 @@ def _add_version(
     created_by: uuid.UUID | None,
     version_id: uuid.UUID | None = None,
 ) -> TemplateVersion:
+    """Publish `definition` as version `number`; the template's headline fields and search
+    text follow it (set `template.tags` first)."""
     template.version = number
     template.kind = definition.kind
     template.title = definition.title
+    template.search_text = _search_text(template, definition)
     template.updated_at = utcnow()
     version = TemplateVersion(
         template_id=template.id,
@@ -75,7 +86,8 @@ def _add_version(
 
 async def sync_builtins(session: AsyncSession) -> int:
     """Make the stored built-in library match the code: new templates get version 1, changed
-    ones a new version (old versions stay). Returns how many versions were published."""
+    ones a new version (old versions stay), changed tags (not versioned) are replaced in
+    place. Returns how many versions were published."""
     published = 0
     for builtin in builtin_templates():
         template_id = builtin_template_id(builtin.slug)
@@ -89,6 +101,7 @@ async def sync_builtins(session: AsyncSession) -> int:
                 source=TemplateSource.builtin,
                 kind=builtin.definition.kind,
                 title=builtin.definition.title,
+                tags=list(builtin.tags),
                 version=1,
             )
             session.add(template)
@@ -99,6 +112,9 @@ async def sync_builtins(session: AsyncSession) -> int:
             published += 1
             continue
         latest = await get_version(session, template, template.version)
+        retagged = template.tags != list(builtin.tags)
+        if retagged:
+            template.tags = list(builtin.tags)
         if latest.definition != wanted:
             number = template.version + 1
             _add_version(
@@ -110,6 +126,9 @@ async def sync_builtins(session: AsyncSession) -> int:
                 builtin_version_id(builtin.slug, number),
             )
             published += 1
+        elif retagged or template.search_text != _search_text(template, builtin.definition):
+            template.search_text = _search_text(template, builtin.definition)
+            template.updated_at = utcnow()
     await session.flush()
     return published
 
@@ -122,14 +141,16 @@ async def list_templates(
     kind: TemplateKind | None = None,
     source: TemplateSource | None = None,
     status: TemplateStatus | None = None,
-    title_part: str | None = None,
+    text: str | None = None,
+    tags: Sequence[str] = (),
 ) -> Page[TemplateSummary]:
     stmt = matching_templates(
         principal,
         kind=kind,
         source=source,
         status=status,
-        title_part=title_part,
+        text=text,
+        tags=tags,
         updated_since=params.updated_since,
     )
     rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Template.id)])
@@ -155,6 +176,7 @@ async def create_template(
     changes = body.changes()
     changes.pop("slug", None)
     changes.pop("based_on", None)
+    changes.pop("tags", None)
     definition = _merged(base, changes)
     owner = str(principal.clinic_id)
     taken = await session.scalar(
@@ -169,6 +191,7 @@ async def create_template(
         source=TemplateSource.clinic,
         kind=definition.kind,
         title=definition.title,
+        tags=list(body.tags if body.tags is not None else based_on.tags if based_on else []),
         based_on_id=based_on.id if based_on else None,
         created_by_id=None if principal.is_api_client else principal.id,
     )
@@ -200,12 +223,15 @@ async def publish_version(
     _writable(template)
     latest = await get_version(session, template, template.version)
     changes = body.changes()
+    changes.pop("tags", None)
     if "kind" in changes and changes["kind"] != latest.definition["kind"]:
         raise Unprocessable(
             "A template's kind cannot change; create a new template instead.",
             errors=[field_error(["body", "kind"], "Cannot change", "immutable")],
         )
     definition = _merged(dict(latest.definition), changes)
+    if body.tags is not None:
+        template.tags = list(body.tags)
     version = _add_version(
         session,
         template,

@@ -1,26 +1,34 @@
-"""The shape of a built-in template: a stable slug, its definition and a plausible filled-in example."""
+"""The shape of a built-in template: a stable slug, its tags, its definition and a plausible
+filled-in example."""
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from app.templates.definitions import TemplateDefinition
+from app.templates.search import TEMPLATE_TAGS
 
 
 class BuiltinTemplate(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     slug: str
+    # Catalogue labels for pickers and `GET /v1/templates?tag=`: not part of a version, so a
+    # change here retags the stored template without publishing a new version.
+    tags: tuple[str, ...]
     definition: TemplateDefinition
     # What a client might really send: used by tests, docs and the demo seed.
     realistic_example: dict[str, Any]
 
 
-def builtin(slug: str, definition: dict[str, Any], example: dict[str, Any]) -> BuiltinTemplate:
+def builtin(
+    slug: str, tags: tuple[str, ...], definition: dict[str, Any], example: dict[str, Any]
+) -> BuiltinTemplate:
     # Built from plain JSON-shaped dicts so that the library goes through exactly the checks a
-    # therapist's own template does.
+    # therapist's own template does (the tags too: TemplateTags).
     return BuiltinTemplate(
         slug=slug,
+        tags=tuple(TEMPLATE_TAGS.validate_python(list(tags))),
         definition=TemplateDefinition.model_validate(definition),
         realistic_example=example,
     )

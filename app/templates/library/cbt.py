@@ -94,6 +94,7 @@ def thought_record() -> BuiltinTemplate:
     text = {"type": "long_text", "max_length": 2000}
     return builtin(
         "thought-record",
+        ("cbt", "worksheet", "thoughts", "emotions", "cognitive-restructuring"),
         {
             "kind": "cbt_worksheet",
             "title": "Thought record",
@@ -184,6 +185,7 @@ DISTORTIONS = (
 def cognitive_distortions() -> BuiltinTemplate:
     return builtin(
         "cognitive-distortions",
+        ("cbt", "worksheet", "thoughts", "thinking-traps", "cognitive-restructuring"),
         {
             "kind": "cbt_worksheet",
             "title": "Spot the thinking trap",
@@ -226,6 +228,7 @@ def cognitive_distortions() -> BuiltinTemplate:
 def activity_log() -> BuiltinTemplate:
     return builtin(
         "activity-log",
+        ("cbt", "behavioral-activation", "tracking", "mood", "depression"),
         {
             "kind": "behavioral",
             "title": "Activity log",

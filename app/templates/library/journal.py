@@ -55,6 +55,7 @@ made the day hard instead, and we will talk about it.
 def reflective_journal() -> BuiltinTemplate:
     return builtin(
         "reflective-journal",
+        ("journaling", "reflection", "self-awareness"),
         {
             "kind": "journal",
             "title": "Reflective journal",
@@ -99,6 +100,7 @@ def reflective_journal() -> BuiltinTemplate:
 def gratitude_journal() -> BuiltinTemplate:
     return builtin(
         "gratitude-journal",
+        ("journaling", "gratitude", "positive-psychology", "mood"),
         {
             "kind": "journal",
             "title": "Three good things",

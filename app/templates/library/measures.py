@@ -122,6 +122,7 @@ def _band(low: int, high: int, code: str, label: str) -> dict:
 def phq9() -> BuiltinTemplate:
     return builtin(
         "phq-9",
+        ("measure", "questionnaire", "screening", "depression"),
         {
             "kind": "measure",
             "title": "PHQ-9",
@@ -171,6 +172,7 @@ def phq9() -> BuiltinTemplate:
 def gad7() -> BuiltinTemplate:
     return builtin(
         "gad-7",
+        ("measure", "questionnaire", "screening", "anxiety"),
         {
             "kind": "measure",
             "title": "GAD-7",

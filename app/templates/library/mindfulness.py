@@ -96,6 +96,7 @@ BODY_AREAS = (
 def mindfulness_practice() -> BuiltinTemplate:
     return builtin(
         "mindfulness-practice",
+        ("mindfulness", "meditation", "attention"),
         {
             "kind": "mindfulness",
             "title": "Mindfulness practice",
@@ -148,6 +149,7 @@ def mindfulness_practice() -> BuiltinTemplate:
 def breathing_exercise() -> BuiltinTemplate:
     return builtin(
         "breathing-exercise",
+        ("mindfulness", "breathing", "relaxation", "anxiety"),
         {
             "kind": "mindfulness",
             "title": "Breathing exercise",
@@ -186,6 +188,7 @@ def breathing_exercise() -> BuiltinTemplate:
 def body_scan() -> BuiltinTemplate:
     return builtin(
         "body-scan",
+        ("mindfulness", "relaxation", "body-awareness", "sleep"),
         {
             "kind": "mindfulness",
             "title": "Body scan",

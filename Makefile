@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n auto
 
-.PHONY: run test test-fast install install-dev lint format openapi bench clean chromium
+.PHONY: run test test-fast install install-dev lint format openapi bench clean chromium poppler
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ run: install
 	$(BIN)/homework-api serve --host $(HOST) --port $(PORT)
 
 test: install-dev
+	@$(MAKE) --no-print-directory poppler
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory chromium
 	$(BIN)/pytest -p no:xdist -m "sdk or faults or browser" tests/sdk tests/faults tests/browser
@@ -41,6 +42,15 @@ chromium:
 		echo "installing chromium (apt-get) for tests/browser"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 			|| echo "WARNING: chromium could not be installed; tests/browser will skip"; \
+	fi
+
+# tests/reports renders the PDF report to PNG pages with poppler's pdftoppm: installed here
+# when missing and root with apt may; otherwise those checks skip and say why.
+poppler:
+	@if ! command -v pdftoppm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing poppler-utils (apt-get) for tests/reports"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null) \
+			|| echo "WARNING: poppler-utils could not be installed; the PDF page checks will skip"; \
 	fi
 
 test-fast: install-dev

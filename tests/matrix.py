@@ -59,6 +59,7 @@ class Case:
     json: Body | None = None
     form: Body | None = None
     note: str = ""
+    query: Params | None = None
 
 
 def expect(default: int, unauthenticated: int = 401, **statuses: int) -> dict[str, int]:
@@ -234,6 +235,10 @@ async def a_webhook(world: World, db: AsyncSession) -> dict[str, str]:
     db.add(delivery)
     await db.commit()
     return {"webhook_id": str(webhook.id), "delivery_id": str(delivery.id)}
+
+
+async def the_patient(world: World, db: AsyncSession) -> dict[str, str]:
+    return {"patient": f"Patient/{world.client.id}"}
 
 
 async def the_template_and_client(world: World, db: AsyncSession) -> dict[str, str]:
@@ -478,6 +483,8 @@ CASES: list[Case] = [
     Case("GET", "/v1/clients/{client_id}/achievements", own_client_read(), params=the_client),
     Case("GET", "/v1/clients/{client_id}/metrics", own_client_read(), params=the_client),
     Case("GET", "/v1/me/metrics", expect(403, client=200, client_other=200, other_client=200)),
+    Case("GET", "/v1/clients/{client_id}/report", own_client_read(), params=the_client),
+    Case("GET", "/v1/me/report", expect(403, client=200, client_other=200, other_client=200)),
     Case(
         "GET",
         "/v1/caseload",
@@ -514,6 +521,7 @@ CASES: list[Case] = [
     ),
     Case("POST", "/v1/webhooks/{webhook_id}/ping", clinic_admins(202), params=a_webhook),
     Case("GET", "/v1/fhir/Patient/{client_id}/$everything", fhir_readers(), params=the_client),
+    Case("GET", "/v1/fhir/DocumentReference", fhir_readers(), query=the_patient),
     Case(
         "GET",
         "/v1/fhir/Questionnaire/{template_id}",

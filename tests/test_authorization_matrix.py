@@ -122,6 +122,8 @@ async def _call(client, db, world, case: Case, headers: dict[str, str], principa
         kwargs["json"] = case.json(world, principal)
     if case.form:
         kwargs["data"] = case.form(world, principal)
+    if case.query:
+        kwargs["params"] = await case.query(world, db)
     return await client.request(case.method, case.path.format(**params), headers=headers, **kwargs)
 
 

@@ -139,6 +139,8 @@ class EverythingInput(TypedDict):
     completions: list[CompletionInput]
     goals: list[GoalInput]
     adherence: list[AdherenceInput]
+    # Resources made at export time (the progress report's DocumentReference), added as given.
+    documents: NotRequired[list[dict[str, Any]]]
     # Absolute URL of the FHIR endpoints, e.g. "https://api.example/v1/fhir"; no trailing slash
     # is needed.
     base_url: str

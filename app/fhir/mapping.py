@@ -167,6 +167,9 @@ def everything_bundle(
         add(score_observation(completion, version, patient_id))
     for period in data.get("adherence") or []:
         add(adherence_observation(period, patient_id))
+    # Made at export time (the latest progress report): always included.
+    for document in data.get("documents") or []:
+        add(document)
 
     return {
         "resourceType": "Bundle",

@@ -72,7 +72,7 @@ async def _adherence(
     end: date,
     today: date,
     buckets: list[tuple[date, date]],
-) -> tuple[Adherence, list[Counts]]:
+) -> tuple[Adherence, list[Counts], dict[date, Counts]]:
     last = min(end, today)
     assignments = list(
         (
@@ -89,6 +89,7 @@ async def _adherence(
     by_kind: defaultdict[TemplateKind, Counts] = defaultdict(Counts)
     per_assignment = {a.id: Counts() for a in assignments}
     per_period = [Counts() for _ in buckets]
+    per_day: defaultdict[date, Counts] = defaultdict(Counts)
     for a in assignments:
         for occ in timelines[a.id].occurrences(start, last) if start <= last else []:
             result = outcome(occ, answered.get(key_of(a.id, occ)), today)
@@ -96,6 +97,7 @@ async def _adherence(
                 counts.add(result)
             index = next(i for i, (s, e) in enumerate(buckets) if s <= occ.local_date <= e)
             per_period[index].add(result)
+            per_day[occ.local_date].add(result)
     adherence = Adherence(
         **_counts(total),
         by_assignment=[
@@ -110,7 +112,7 @@ async def _adherence(
         ],
         by_kind=[KindAdherence(template_kind=k, **_counts(c)) for k, c in sorted(by_kind.items())],
     )
-    return adherence, per_period
+    return adherence, per_period, dict(per_day)
 
 
 async def _completion_aggregates(
@@ -237,9 +239,26 @@ async def client_metrics(
     granularity: Granularity,
     now: datetime,
 ) -> ClientMetrics:
+    metrics, _ = await client_metrics_by_day(session, client, start, end, granularity, now)
+    return metrics
+
+
+async def client_metrics_by_day(
+    session: AsyncSession,
+    client: User,
+    start: date,
+    end: date,
+    granularity: Granularity,
+    now: datetime,
+) -> tuple[ClientMetrics, dict[date, Counts]]:
+    """The client's metrics, and the adherence counts of each local day of the window that
+    had something scheduled (from the same expansion of the schedules; the progress report's
+    calendar)."""
     today = now.astimezone(ZoneInfo(client.timezone)).date()
     buckets = periods(start, end, granularity)
-    adherence, per_period = await _adherence(session, client, start, end, today, buckets)
+    adherence, per_period, day_counts = await _adherence(
+        session, client, start, end, today, buckets
+    )
     mood, discomfort_avg, minutes, skips, per_day = await _completion_aggregates(
         session, client.id, start, end
     )
@@ -270,7 +289,7 @@ async def client_metrics(
     trend = (
         None if change is None else "falling" if change < -1 else "rising" if change > 1 else "flat"
     )
-    return ClientMetrics(
+    metrics = ClientMetrics(
         client_id=client.id,
         timezone=client.timezone,
         from_date=start,
@@ -286,3 +305,4 @@ async def client_metrics(
         goals=await _goals(session, client.id),
         series=series,
     )
+    return metrics, day_counts

@@ -15,7 +15,10 @@ RUN useradd --create-home --uid 10001 homework \
     && mkdir -p /data && chown homework:homework /data && chmod 0700 /data
 WORKDIR /srv/homework
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# The exact versions the suite passed with (constraints.txt, `make lock`), not the newest.
+COPY constraints.txt /tmp/constraints.txt
+RUN pip install --no-cache-dir -c /tmp/constraints.txt /wheels/*.whl \
+    && rm -rf /wheels /tmp/constraints.txt
 # Migrations are run by `homework-api migrate` / `serve`, which look in the working directory.
 COPY migrations ./migrations
 COPY alembic.ini ./

@@ -39,6 +39,7 @@ for module in (
     audit_router,
 ):
     api_router.include_router(module.router)
+api_router.include_router(auth_router.oauth)
 
 root_router = APIRouter()
 root_router.include_router(auth_router.well_known)

@@ -24,7 +24,7 @@ def migrate_and_sync(settings: Settings) -> int:
     from app.core.migrations import upgrade
     from app.templates.service import sync_builtins
 
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, pooler=settings.database_pooler)
 
     async def sync() -> int:
         engine = create_engine(settings)

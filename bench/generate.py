@@ -479,6 +479,7 @@ def build_world(seed: int, n_clients: int, now: datetime) -> World:
             world.steps.append(
                 (
                     uuid7(created, rng),
+                    world.clinics[cl.person.clinic][0],
                     goal_id,
                     STEPS[(pos + cl.index) % len(STEPS)],
                     done_at is not None,
@@ -991,6 +992,7 @@ async def load(database_url: str, world: World, rows: list, wanted: int, timings
                 "goal_step",
                 (
                     "id",
+                    "clinic_id",
                     "goal_id",
                     "title",
                     "done",
@@ -1039,10 +1041,13 @@ async def load(database_url: str, world: World, rows: list, wanted: int, timings
                         p.next_reminder_at,
                     )
                 )
-                schedules.append((uuid7(p.created_at, rng), p.id, schedule, BEGINNING, None))
+                clinic_id = world.clinics[cl.person.clinic][0]
+                schedules.append(
+                    (uuid7(p.created_at, rng), clinic_id, p.id, schedule, BEGINNING, None)
+                )
                 if cl.pause:
                     paused_at, resumed_at = (local(d, dtime(0, 0), cl.zone) for d in cl.pause)
-                    pauses.append((uuid7(paused_at, rng), p.id, paused_at, resumed_at))
+                    pauses.append((uuid7(paused_at, rng), clinic_id, p.id, paused_at, resumed_at))
             await _copy(
                 conn,
                 "assignment",
@@ -1075,11 +1080,14 @@ async def load(database_url: str, world: World, rows: list, wanted: int, timings
             await _copy(
                 conn,
                 "assignment_schedule",
-                ("id", "assignment_id", "schedule", "effective_from", "effective_to"),
+                ("id", "clinic_id", "assignment_id", "schedule", "effective_from", "effective_to"),
                 schedules,
             )
             await _copy(
-                conn, "assignment_pause", ("id", "assignment_id", "paused_at", "resumed_at"), pauses
+                conn,
+                "assignment_pause",
+                ("id", "clinic_id", "assignment_id", "paused_at", "resumed_at"),
+                pauses,
             )
             t1 = time.perf_counter()
             await _copy(conn, "completion", COMPLETION_COLUMNS, rows)

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import get_settings
+from app.core.db import pooler_connect_args
 from app.models import metadata
 
 config = context.config
@@ -16,6 +17,12 @@ config = context.config
 def _database_url() -> str:
     url = config.attributes.get("database_url")
     return url or get_settings().database_url
+
+
+def _database_pooler() -> str:
+    if "database_url" in config.attributes:
+        return str(config.attributes.get("database_pooler", "none"))
+    return get_settings().database_pooler
 
 
 def _configure(connection: Connection) -> None:
@@ -45,7 +52,11 @@ def _run_sync(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(_database_url(), poolclass=pool.NullPool)
+    url = _database_url()
+    # Behind a transaction pooler no prepared statement may outlive its transaction (core/db.py).
+    pooler = _database_pooler()
+    connect_args = pooler_connect_args(pooler) if url.startswith("postgresql+asyncpg") else {}
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)
         await connection.commit()

@@ -68,6 +68,7 @@ class AssignmentSchedule(Base):
     __tablename__ = "assignment_schedule"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
     assignment_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("assignment.id", ondelete="CASCADE"), index=True
     )
@@ -82,6 +83,7 @@ class AssignmentPause(Base):
     __tablename__ = "assignment_pause"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
     assignment_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("assignment.id", ondelete="CASCADE"), index=True
     )

@@ -179,7 +179,10 @@ async def _add_assignment(
     await session.flush()
     session.add(
         AssignmentSchedule(
-            assignment_id=assignment.id, schedule=assignment.schedule, effective_from=BEGINNING
+            clinic_id=assignment.clinic_id,
+            assignment_id=assignment.id,
+            schedule=assignment.schedule,
+            effective_from=BEGINNING,
         )
     )
     await session.flush()
@@ -200,7 +203,12 @@ async def _change_schedule(
     )
     stored = schedule.model_dump(mode="json")
     session.add(
-        AssignmentSchedule(assignment_id=assignment.id, schedule=stored, effective_from=now)
+        AssignmentSchedule(
+            clinic_id=assignment.clinic_id,
+            assignment_id=assignment.id,
+            schedule=stored,
+            effective_from=now,
+        )
     )
     assignment.schedule = stored
     assignment.first_date = min(assignment.first_date, schedule.start_date)
@@ -221,7 +229,11 @@ async def _transition(
             errors=[field_error(["body", "status"], "Invalid transition", "transition")],
         )
     if target == AssignmentStatus.paused:
-        session.add(AssignmentPause(assignment_id=assignment.id, paused_at=now))
+        session.add(
+            AssignmentPause(
+                clinic_id=assignment.clinic_id, assignment_id=assignment.id, paused_at=now
+            )
+        )
     if current == AssignmentStatus.paused:
         await session.execute(
             update(AssignmentPause)

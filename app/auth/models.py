@@ -56,13 +56,17 @@ class RefreshToken(Base):
     """One row per refresh token issued; a login starts a family, each rotation adds a child."""
 
     __tablename__ = "refresh_token"
+    # The hash of 32 random bytes is unique on its own; the clinic rides along so that the
+    # constraint holds inside one shard (docs/scaling.md), and the hash leads for the lookup.
+    __table_args__ = (UniqueConstraint("token_hash", "clinic_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("user.id", ondelete="CASCADE"), index=True
     )
     family_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
     # The scope travels with the family, so a refresh never widens a narrowed login.
     scope: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -92,12 +96,15 @@ class Invitation(Base):
     """A one-time code that lets an invited user set a password. Only its hash is stored."""
 
     __tablename__ = "invitation"
+    # As for refresh tokens: the code's hash is unique on its own, the clinic rides along.
+    __table_args__ = (UniqueConstraint("code_hash", "clinic_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("user.id", ondelete="CASCADE"), index=True
     )
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL"), default=None
     )

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from app.auth.models import ApiClient, Role, User, UserStatus
 from app.core.db import SessionDep
 from app.core.errors import Unauthorized
+from app.core.idempotency import Scope as IdempotencyScope
 from app.core.jwt import TokenError
 from app.core.unit_of_work import set_actor
 
@@ -144,15 +145,16 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def idempotency_scope(request: Request) -> str | None:
-    """Whose Idempotency-Keys these are: the token's subject, checked but not looked up (the
-    request itself still goes through the full principal check)."""
+def idempotency_scope(request: Request) -> IdempotencyScope | None:
+    """Whose Idempotency-Keys these are: the token's subject and clinic, checked but not looked
+    up (the request itself still goes through the full principal check)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
     try:
         claims = request.app.state.jwt.decode(token.strip(), typ="access")
-    except TokenError:
+        clinic_id = uuid.UUID(str(claims["clinic"]))
+    except (TokenError, KeyError, ValueError):
         return None
-    return f"{claims.get('kind')}:{claims.get('sub')}"
+    return IdempotencyScope(f"{claims.get('kind')}:{claims.get('sub')}", clinic_id)

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from app.auth.login import change_password, password_login
 from app.auth.policy import EVERYONE, READ, WRITE, Policy
@@ -17,6 +19,7 @@ from app.auth.schemas import (
     Jwks,
     MeUpdate,
     OAuthError,
+    OAuthErrorCode,
     PasswordChange,
     TokenResponse,
     UserRead,
@@ -32,40 +35,114 @@ from app.auth.tokens import (
 from app.core import audit
 from app.core.access import Public
 from app.core.db import SessionDep
-from app.core.errors import TYPE_PREFIX, request_id_of
+from app.core.errors import error_summary, problem_body, request_errors, request_id_of
 from app.core.etag import IfMatch, check_if_match, set_etag
-from app.core.routing import ProblemRoute, problem_responses
-
-router = APIRouter(route_class=ProblemRoute)
-well_known = APIRouter(route_class=ProblemRoute, tags=["auth"])
+from app.core.routing import Handler, ProblemRoute, problem_responses
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": OAuthError, "description": "OAuth2 error (RFC 6749 §5.2)."},
-    401: {
-        "model": OAuthError,
-        "description": "Client authentication failed, or the refresh "
-        "token is invalid, expired, revoked or already used (which revokes its family).",
-    },
-    **problem_responses(429),
+_TITLES: dict[OAuthErrorCode, str] = {
+    "invalid_request": "Invalid request",
+    "invalid_client": "Client authentication failed",
+    "invalid_grant": "Invalid grant",
+    "unauthorized_client": "Unauthorized client",
+    "unsupported_grant_type": "Unsupported grant type",
+    "invalid_scope": "Invalid scope",
 }
 
 
-def _oauth_error(request: Request, exc: GrantError) -> JSONResponse:
-    body = OAuthError(
-        error=exc.error,
-        error_description=exc.description,
-        type=TYPE_PREFIX + exc.error.replace("_", "-"),
-        title="Token request refused",
-        status=exc.status,
+def _oauth_error(
+    request: Request,
+    status: int,
+    error: OAuthErrorCode,
+    description: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An OAuth2 error (RFC 6749 §5.2) that is also an RFC 9457 problem, as application/json."""
+    problem = problem_body(
+        status,
+        slug=slug or error.replace("_", "-"),
+        title=title or _TITLES[error],
+        detail=description,
+        instance=request.url.path,
         request_id=request_id_of(request),
+        errors=errors,
     )
-    headers = dict(_NO_STORE)
+    body = OAuthError.model_validate(
+        {"error": error, "error_description": description, **problem}
+    ).model_dump(exclude_unset=True)
+    return JSONResponse(body, status_code=status, headers={**_NO_STORE, **(headers or {})})
+
+
+def _grant_error(request: Request, exc: GrantError) -> JSONResponse:
+    headers = {}
     if exc.error == "invalid_client" and request.headers.get("authorization", "").startswith(
         "Basic"
     ):
         headers["WWW-Authenticate"] = 'Basic realm="homework-api"'
-    return JSONResponse(body.model_dump(), status_code=exc.status, headers=headers)
+    return _oauth_error(request, exc.status, exc.error, exc.description, headers=headers)
+
+
+class OAuthRoute(ProblemRoute):
+    """The OAuth2 endpoints (RFC 6749, RFC 7009) answer a request they cannot take in OAuth2's
+    error body, problem members alongside: a body that is not a form is 415 and a missing or
+    malformed parameter 400, both `invalid_request`."""
+
+    def unsupported_media_type(self, request: Request, accepted: str) -> Response:
+        return _oauth_error(
+            request,
+            415,
+            "invalid_request",
+            f"Send the parameters as a form: `Content-Type: {accepted}` (RFC 6749 §4).",
+            slug="unsupported-media-type",
+            title="Unsupported Media Type",
+            headers={"Accept-Post": accepted},
+        )
+
+    def operation_handler(self) -> Handler:
+        handler = super().operation_handler()
+
+        async def oauth_errors(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = request_errors(exc)
+                detail = error_summary(errors)
+                refused = _oauth_error(request, 400, "invalid_request", detail, errors=errors)
+            except HTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                refused = _oauth_error(request, 400, "invalid_request", "The form does not parse.")
+            audit.note(action="login")  # on the audited token endpoint: a refused login
+            return refused
+
+        return oauth_errors
+
+
+router = APIRouter(route_class=ProblemRoute)
+oauth = APIRouter(route_class=OAuthRoute, tags=["auth"])
+well_known = APIRouter(route_class=ProblemRoute, tags=["auth"])
+
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": OAuthError,
+        "description": "OAuth2 error (RFC 6749 §5.2): `invalid_grant` for a wrong password or "
+        "an unusable refresh token (unknown, expired, revoked, or already used, which revokes "
+        "its family), `invalid_request`, `invalid_scope` or `unsupported_grant_type`.",
+    },
+    401: {
+        "model": OAuthError,
+        "description": "`invalid_client`: client authentication failed (client_credentials).",
+    },
+    415: {
+        "model": OAuthError,
+        "description": "`invalid_request`: the body is not `application/x-www-form-urlencoded`.",
+        "headers": problem_responses(415, method="POST")[415]["headers"],
+    },
+}
 
 
 def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
@@ -99,13 +176,12 @@ def _tokens(issued: IssuedTokens) -> JSONResponse:
 FormStr = Annotated[str | None, Form(max_length=4096)]
 
 
-@router.post(
+@oauth.post(
     "/auth/token",
     operation_id="createToken",
     summary="Get an access token (password, refresh_token or client_credentials grant)",
     response_model=TokenResponse,
     responses=_OAUTH_ERRORS,
-    tags=["auth"],
     dependencies=[Depends(Public(audit="user"))],
 )
 async def create_token(
@@ -127,11 +203,15 @@ async def create_token(
         ),
     ] = None,
 ) -> JSONResponse:
-    """Form-encoded, as RFC 6749 asks. Errors use the OAuth2 body (`error`,
-    `error_description`) with the problem members alongside; a spent refresh token answers
-    401 and revokes every token descended from the same login. A person who belongs to
-    several clinics signs in to the one their password opens; when the same password opens
-    several, `clinic_id` chooses. Wrong passwords are throttled per email (429)."""
+    """Form-encoded (`application/x-www-form-urlencoded`), as RFC 6749 asks; any other body is
+    415. Errors use the OAuth2 body (`error`, `error_description`) with the problem members
+    alongside, as `application/json`: 400 `invalid_grant` for a wrong password and for a
+    refresh token that is unknown, expired, revoked or already used (a reuse also revokes
+    every token descended from the same login), 400 `invalid_request` for a missing or
+    malformed parameter, 401 `invalid_client` when client authentication fails. A person who
+    belongs to several clinics signs in to the one their password opens; when the same
+    password opens several, `clinic_id` chooses. Wrong passwords are throttled per email (429
+    with Retry-After)."""
     app = request.app
     try:
         if grant_type == "password":
@@ -161,7 +241,7 @@ async def create_token(
             basic_id, basic_secret = _basic_credentials(request)
             cid, secret = basic_id or client_id, basic_secret or client_secret
             if not cid or not secret:
-                raise GrantError("invalid_client", "Client authentication failed.", 401)
+                raise GrantError("invalid_client", "Client authentication failed.")
             return _tokens(
                 await client_credentials_grant(
                     session,
@@ -187,10 +267,10 @@ async def create_token(
             if grant_type == "client_credentials"
             else "user",
         )
-        return _oauth_error(request, exc)
+        return _grant_error(request, exc)
 
 
-@router.post(
+@oauth.post(
     "/auth/revoke",
     operation_id="revokeToken",
     summary="Revoke a refresh token and its family (RFC 7009)",
@@ -198,8 +278,13 @@ async def create_token(
     # The answer has no body (RFC 7009 §2.2); without this the contract promised JSON.
     response_class=Response,
     response_description="Revoked, or the token was unknown: the same empty answer either way.",
-    responses=_OAUTH_ERRORS,
-    tags=["auth"],
+    responses={
+        400: {
+            "model": OAuthError,
+            "description": "`invalid_request`: `token` is missing or malformed (RFC 7009 §2.2.1).",
+        },
+        415: _OAUTH_ERRORS[415],
+    },
     dependencies=[Depends(Public())],
 )
 async def revoke_token(
@@ -243,7 +328,6 @@ MeWriter = Annotated[Principal, Depends(Policy(EVERYONE, WRITE, audit="user"))]
     operation_id="getMe",
     summary="The signed-in user's own account",
     tags=["users"],
-    responses=problem_responses(401, 403),
 )
 async def get_me(session: SessionDep, principal: MeReader, response: Response) -> UserRead:
     user = await own_account(session, principal.id)
@@ -256,7 +340,6 @@ async def get_me(session: SessionDep, principal: MeReader, response: Response) -
     operation_id="updateMe",
     summary="Change one's display name or time zone",
     tags=["users"],
-    responses=problem_responses(401, 403, 412),
 )
 async def update_me(
     body: MeUpdate,
@@ -278,7 +361,6 @@ async def update_me(
     status_code=204,
     summary="Change one's password; every refresh token of the account is revoked",
     tags=["users"],
-    responses=problem_responses(401, 403, 429),
 )
 async def change_my_password(
     request: Request, body: PasswordChange, session: SessionDep, principal: MeWriter

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from app.auth.models import Role, UserStatus
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.auth.principal import Scope
+from app.core.errors import ValidationErrorItem
 from app.core.schemas import Schema
 from app.core.types import Name, TimeZoneName
 
@@ -34,14 +35,26 @@ OAuthErrorCode = Literal[
 
 
 class OAuthError(BaseModel):
-    """RFC 6749 §5.2 error body, with the problem-details members alongside."""
+    """An error of the OAuth2 endpoints: the RFC 6749 §5.2 body (`error`,
+    `error_description`) and, in the same object, the RFC 9457 problem members. Sent as
+    `application/json`, as RFC 6749 asks."""
 
-    error: OAuthErrorCode
+    error: OAuthErrorCode = Field(
+        description="RFC 6749 §5.2: `invalid_grant` for a wrong password or a refresh token "
+        "that is unknown, spent, revoked or expired; `invalid_client` (401) when client "
+        "authentication fails; `invalid_request` for a missing or malformed parameter or a "
+        "body that is not `application/x-www-form-urlencoded` (415)."
+    )
     error_description: str
-    type: str
+    type: str = Field(examples=["urn:homework:problem:invalid-grant"])
     title: str
     status: int
+    detail: str = Field(description="The same text as `error_description`.")
+    instance: str | None = None
     request_id: str | None = None
+    errors: list[ValidationErrorItem] | None = Field(
+        default=None, description="For a malformed parameter: each one, as in a 422 problem."
+    )
 
 
 class UserRead(BaseModel):

@@ -129,6 +129,7 @@ async def issue_invitation(
     expires_at = now + INVITATION_TTL
     session.add(
         Invitation(
+            clinic_id=user.clinic_id,
             user_id=user.id,
             code_hash=hash_secret(code),
             created_by_id=created_by_id,

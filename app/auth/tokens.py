@@ -26,13 +26,17 @@ from app.core.transactions import write_intent
 
 
 class GrantError(Exception):
-    """An OAuth2 error (RFC 6749 §5.2): `error` code, description and HTTP status."""
+    """An OAuth2 error (RFC 6749 §5.2): `error` code and description. The status follows from
+    the code: 401 when client authentication failed (`invalid_client`), else 400."""
 
-    def __init__(self, error: OAuthErrorCode, description: str, status: int = 400) -> None:
+    def __init__(self, error: OAuthErrorCode, description: str) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
-        self.status = status
+
+    @property
+    def status(self) -> int:
+        return 401 if self.error == "invalid_client" else 400
 
 
 @dataclass
@@ -75,6 +79,7 @@ async def _new_refresh_token(
     token = new_secret(32)
     session.add(
         RefreshToken(
+            clinic_id=user.clinic_id,
             user_id=user.id,
             family_id=family_id,
             token_hash=hash_secret(token),
@@ -207,9 +212,10 @@ async def refresh_grant(
     session: AsyncSession, codec: JwtCodec, settings: Settings, *, refresh_token: str
 ) -> IssuedTokens:
     """Rotate: spend the presented token and issue its child. Presenting a spent token revokes
-    the whole family (it was stolen, or the legitimate holder's copy was), answering 401; the
-    caller must commit that revocation even though the answer is an error."""
-    invalid = GrantError("invalid_grant", "The refresh token is invalid, expired or revoked.", 401)
+    the whole family (it was stolen, or the legitimate holder's copy was), answering 400
+    `invalid_grant` like any unusable refresh token; the caller must commit that revocation
+    even though the answer is an error."""
+    invalid = GrantError("invalid_grant", "The refresh token is invalid, expired or revoked.")
     row = (
         await session.execute(
             select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
@@ -230,7 +236,7 @@ async def refresh_grant(
     if spent.rowcount != 1:
         await revoke_family(session, row.family_id)
         raise GrantError(
-            "invalid_grant", "The refresh token was already used; its family is revoked.", 401
+            "invalid_grant", "The refresh token was already used; its family is revoked."
         )
     user = await session.get(User, row.user_id)
     if user is None or user.status != UserStatus.active:
@@ -259,7 +265,7 @@ async def client_credentials_grant(
     client_secret: str,
     scope: str | None,
 ) -> IssuedTokens:
-    invalid = GrantError("invalid_client", "Client authentication failed.", 401)
+    invalid = GrantError("invalid_client", "Client authentication failed.")
     try:
         api_client_id = uuid.UUID(client_id)
     except ValueError:

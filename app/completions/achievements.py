@@ -31,9 +31,10 @@ async def award(
 ) -> Achievement | None:
     """Record the achievement unless the client has it; returns it when newly earned.
 
-    The unique (client_id, key) constraint is the arbiter, in one statement: the insert does
-    nothing when the row exists, and when a concurrent transaction has just inserted it, it
-    waits for that one to end and then does nothing (or inserts, if that one rolled back)."""
+    The unique (client_id, key, clinic_id) constraint is the arbiter, in one statement: the
+    insert does nothing when the row exists, and when a concurrent transaction has just
+    inserted it, it waits for that one to end and then does nothing (or inserts, if that one
+    rolled back)."""
     now, achievement_id = utcnow(), new_id()
     values = {
         "id": achievement_id,
@@ -49,7 +50,10 @@ async def award(
         "updated_at": now,
     }
     stmt = insert_unless_taken(
-        session, Achievement, values, conflict_on=[Achievement.client_id, Achievement.key]
+        session,
+        Achievement,
+        values,
+        conflict_on=[Achievement.client_id, Achievement.key, Achievement.clinic_id],
     ).returning(Achievement.id)
     if (await session.execute(stmt)).scalar_one_or_none() is None:
         return None

@@ -43,8 +43,15 @@ class Completion(Entity, Base):
     __table_args__ = (
         # One completion per timed occurrence. Untimed ones have a NULL time, and NULLs never
         # collide in a unique constraint (SQLite and PostgreSQL alike), so an "any time"
-        # assignment may take several completions a day.
-        UniqueConstraint("assignment_id", "occurrence_date", "occurrence_time"),
+        # assignment may take several completions a day. The clinic (fixed by the assignment)
+        # rides along so the constraint holds inside one shard (docs/scaling.md).
+        UniqueConstraint(
+            "assignment_id",
+            "occurrence_date",
+            "occurrence_time",
+            "clinic_id",
+            name="uq_completion_occurrence",
+        ),
         Index("ix_completion_client_id_completed_at", "client_id", "completed_at"),
         Index("ix_completion_clinic_id_updated_at", "clinic_id", "updated_at"),
         Index("ix_completion_client_id_reviewed_at", "client_id", "reviewed_at"),
@@ -151,11 +158,12 @@ class AchievementType(enum.StrEnum):
 
 
 class Achievement(Base):
-    """Earned once: `key` is unique per client, so a race can never award one twice."""
+    """Earned once: `key` is unique per client, so a race can never award one twice. (The
+    constraint names the client's clinic too, so that it holds inside one shard.)"""
 
     __tablename__ = "achievement"
     __table_args__ = (
-        UniqueConstraint("client_id", "key"),
+        UniqueConstraint("client_id", "key", "clinic_id"),
         Index("ix_achievement_client_id_earned_at", "client_id", "earned_at"),
     )
 

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_echo: bool = False
+    # What sits between the API and PostgreSQL. `pgbouncer`: a connection pooler in
+    # transaction (or session) mode, where consecutive transactions of one connection may run
+    # on different server connections: no prepared statement is reused across transactions,
+    # and the statement timeout is the server's to set (app/core/db.py, README).
+    database_pooler: Literal["none", "pgbouncer"] = "none"
 
     # Required in production; development makes its own (DEV_SECRET_FILE) when it is not set.
     jwt_secret: SecretStr | None = None
@@ -96,6 +101,15 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"FORWARDED_ALLOW_IPS takes IP addresses or CIDR networks: {exc}"
             ) from None
+
+    @model_validator(mode="after")
+    def _pooler_needs_postgres(self) -> "Settings":
+        if self.database_pooler != "none" and not self.database_url.startswith("postgresql"):
+            raise ConfigError(
+                f"DATABASE_POOLER={self.database_pooler} needs a PostgreSQL DATABASE_URL "
+                "(postgresql+asyncpg://...), the address of the pooler."
+            )
+        return self
 
     @model_validator(mode="after")
     def _signing_key(self) -> "Settings":

@@ -1,5 +1,7 @@
 """Async engine, session factory, and the request's session (owned by its unit of work)."""
 
+import logging
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,6 +20,8 @@ from app.core.config import Settings
 from app.core.outbox import install_outbox
 from app.core.transactions import write_intent
 from app.core.unit_of_work import UnitOfWork
+
+logger = logging.getLogger("homework.db")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -44,12 +48,17 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     connect_args: dict[str, Any] = {"timeout": settings.db_pool_timeout_seconds}
-    if settings.database_url.startswith("postgresql+asyncpg"):
-        connect_args["server_settings"] = {
-            "statement_timeout": str(settings.db_statement_timeout_ms),
-            "application_name": "homework-api",
-        }
-    return create_async_engine(
+    asyncpg = settings.database_url.startswith("postgresql+asyncpg")
+    if asyncpg:
+        connect_args["server_settings"] = {"application_name": "homework-api"}
+        if settings.database_pooler == "none":
+            # A startup parameter: PgBouncer refuses it, so behind one the server (or the
+            # pooler's connect_query) sets it instead; `_check_statement_timeout` says when not.
+            connect_args["server_settings"]["statement_timeout"] = str(
+                settings.db_statement_timeout_ms
+            )
+        connect_args |= pooler_connect_args(settings.database_pooler)
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -58,6 +67,54 @@ def create_engine(settings: Settings) -> AsyncEngine:
         connect_args=connect_args,
         **options,
     )
+    if asyncpg and settings.database_pooler != "none":
+        event.listen(
+            engine.sync_engine,
+            "first_connect",
+            partial(_check_statement_timeout, settings.db_statement_timeout_ms),
+        )
+    return engine
+
+
+def pooler_connect_args(pooler: str) -> dict[str, Any]:
+    """asyncpg's arguments for a pooler in transaction mode, where each transaction may run on
+    another server connection (and an autocommit statement is a transaction of its own).
+
+    Both statement caches are off, so no prepared statement outlives its use: asyncpg then
+    prepares every statement unnamed and parses it again in the same message sequence that
+    binds and executes it (`Parse, Bind, Execute, Sync`: one pooler transaction). The named
+    statements of the default caches (`__asyncpg_stmt_N__`) stay behind on a server connection
+    that another client then gets ("already exists") or are missing on the one this client
+    gets next ("does not exist"). Unique names (`prepared_statement_name_func`) do not help
+    here: a read in autocommit prepares in one pooler transaction and executes in the next, on
+    whatever server connection that gets ("does not exist", measured: most reads failed with
+    ten concurrent readers). The price is a second parse per statement. The client-side pool
+    stays: a pooled connection to PgBouncer is cheap and spares a connect per request."""
+    if pooler == "none":
+        return {}
+    return {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+
+
+def _check_statement_timeout(expected_ms: int, dbapi_connection: Any, _record: Any) -> None:
+    """Behind a pooler the API cannot set `statement_timeout` as it connects: say so once per
+    process when the server does not apply DB_STATEMENT_TIMEOUT_MS."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+        dbapi_connection.rollback()
+    actual = int(row[0]) if row else 0
+    if actual != expected_ms:
+        logger.warning(
+            "statement_timeout is %s ms behind DATABASE_POOLER, not DB_STATEMENT_TIMEOUT_MS=%s: "
+            "set it in the pooler (PgBouncer: connect_query) or on the role "
+            "(ALTER ROLE ... SET statement_timeout); see README, Configure it",
+            actual,
+            expected_ms,
+            extra={"statement_timeout_ms": actual, "expected_ms": expected_ms},
+        )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

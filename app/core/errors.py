@@ -94,6 +94,27 @@ class PreconditionFailed(AppError):
     status, slug, title = 412, "precondition-failed", "Precondition Failed"
 
 
+class UnsupportedMediaType(AppError):
+    """A body in a media type the operation does not take; `accepted` is the one it does."""
+
+    status, slug, title = 415, "unsupported-media-type", "Unsupported Media Type"
+
+    def __init__(self, accepted: str, *, method: str, **kwargs: Any) -> None:
+        headers = {_ACCEPT_HEADERS[method]: accepted} if method in _ACCEPT_HEADERS else None
+        super().__init__(
+            f"This operation takes a body of type {accepted}; send it with "
+            f"`Content-Type: {accepted}`.",
+            headers=headers,
+            accepted=accepted,
+            **kwargs,
+        )
+
+
+# The header that names the media types a method's body may have (RFC 5789 §3.1; the W3C
+# Linked Data Platform's Accept-Post). PUT has none.
+_ACCEPT_HEADERS = {"POST": "Accept-Post", "PATCH": "Accept-Patch"}
+
+
 class Unprocessable(AppError):
     status, slug, title = 422, "validation-error", "Validation Error"
 
@@ -170,7 +191,13 @@ def _jsonable_errors(raw: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _summary(errors: list[dict[str, Any]]) -> str:
+def request_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """A validation error's entries as a problem's `errors` (without the rejected input)."""
+    return _jsonable_errors(list(exc.errors()))
+
+
+def error_summary(errors: list[dict[str, Any]]) -> str:
+    """A problem's `detail` for these `errors`: where and what, for the first five."""
     parts = [".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in errors[:5]]
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "; ".join(parts) + more
@@ -206,7 +233,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         422,
         slug="validation-error",
         title="Validation Error",
-        detail=_summary(errors),
+        detail=error_summary(errors),
         instance=request.url.path,
         request_id=request_id_of(request),
         errors=errors,

@@ -31,7 +31,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -59,9 +59,12 @@ _KEPT_HEADERS = ("content-type", "location", "etag")
 
 class IdempotencyRecord(IdMixin, Base):
     __tablename__ = "idempotency_key"
-    __table_args__ = (UniqueConstraint("principal", "key"),)
+    # The principal fixes the clinic; it rides along so the constraint holds inside one shard.
+    __table_args__ = (UniqueConstraint("principal", "key", "clinic_id"),)
 
     principal: Mapped[str] = mapped_column(String(80))
+    # The principal's clinic (from its token), so that the claim lives with the clinic's rows.
+    clinic_id: Mapped[uuid.UUID]
     key: Mapped[str] = mapped_column(String(255))  # SHA-256 of the caller's key, hex
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -71,6 +74,14 @@ class IdempotencyRecord(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     # The client the request concerned (as its audit row names it), for erasure.
     client_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)
+
+
+class Scope(NamedTuple):
+    """Whose Idempotency-Keys a request's are: the principal (`user:<id>`, `api_client:<id>`)
+    and its clinic."""
+
+    principal: str
+    clinic_id: uuid.UUID
 
 
 def key_digest(key: str) -> str:
@@ -139,7 +150,7 @@ async def _refused(request: Request) -> Response | None:
 
 async def _claim_fresh_key(
     sessionmaker: async_sessionmaker[AsyncSession],
-    principal: str,
+    scope: Scope,
     key: str,
     fingerprint: str,
     now: datetime,
@@ -154,7 +165,8 @@ async def _claim_fresh_key(
         postgresql.insert(IdempotencyRecord)
         .values(
             id=new_id(),
-            principal=principal,
+            principal=scope.principal,
+            clinic_id=scope.clinic_id,
             key=key,
             fingerprint=fingerprint,
             expires_at=now + TTL,
@@ -176,7 +188,7 @@ class Conflict(enum.Enum):
 
 async def _claim(
     sessionmaker: async_sessionmaker[AsyncSession],
-    principal: str,
+    scope: Scope,
     key: str,
     fingerprint: str,
     in_progress_timeout: timedelta = IN_PROGRESS_TIMEOUT,
@@ -184,13 +196,15 @@ async def _claim(
     """The finished record to replay, the id of the claim this request now holds, or why it
     may not run (another body, or still in progress). `key` is the key's digest."""
     now = utcnow()
-    fresh = await _claim_fresh_key(sessionmaker, principal, key, fingerprint, now)
+    fresh = await _claim_fresh_key(sessionmaker, scope, key, fingerprint, now)
     if fresh is not None:
         return fresh
     async with writing(sessionmaker) as session:
         existing = await session.scalar(
             select(IdempotencyRecord).where(
-                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+                IdempotencyRecord.principal == scope.principal,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.clinic_id == scope.clinic_id,
             )
         )
         if existing is not None and existing.expires_at <= now:
@@ -207,7 +221,8 @@ async def _claim(
             existing.locked_at = now  # the first attempt died; this one takes over
             return existing.id
         record = IdempotencyRecord(
-            principal=principal,
+            principal=scope.principal,
+            clinic_id=scope.clinic_id,
             key=key,
             fingerprint=fingerprint,
             expires_at=now + TTL,
@@ -282,17 +297,17 @@ async def claim_or_answer(request: Request) -> Claim | Response | None:
             "idempotency-key-invalid",
             "Idempotency-Key must be 1 to 255 printable ASCII characters.",
         )
-    principal = scope_of(request)
-    if principal is None:
+    scope: Scope | None = scope_of(request)
+    if scope is None:
         return None
     body = await request.body()
     fingerprint = hashlib.sha256(
         json.dumps([request.url.path, request.url.query]).encode() + b"\0" + body
     ).hexdigest()
     timeout = timedelta(seconds=request.app.state.settings.idempotency_in_progress_seconds)
-    secret = sealing_key(key, principal)
+    secret = sealing_key(key, scope.principal)
     outcome = await _claim(
-        request.app.state.sessionmaker, principal, key_digest(key), fingerprint, timeout
+        request.app.state.sessionmaker, scope, key_digest(key), fingerprint, timeout
     )
     if isinstance(outcome, IdempotencyRecord):
         refused = await _refused(request)

@@ -21,17 +21,18 @@ def migrations_dir() -> Path:
     raise FileNotFoundError("migrations/ not found next to the app or in the working directory")
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, pooler: str = "none") -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     config.attributes["database_url"] = database_url
+    config.attributes["database_pooler"] = pooler  # DATABASE_POOLER (migrations/env.py)
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head", *, pooler: str = "none") -> None:
     """Blocking; runs its own event loop, so call it from a thread when one is already running."""
-    command.upgrade(alembic_config(database_url), revision)
+    command.upgrade(alembic_config(database_url, pooler), revision)
 
 
 def downgrade(database_url: str, revision: str = "base") -> None:

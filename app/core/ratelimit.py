@@ -120,9 +120,9 @@ async def rate_limited(request: Request) -> bool:
     if settings.rate_limit_per_minute <= 0 or isinstance(request.scope.get("route"), Unlimited):
         return False
     scope_of = getattr(request.app.state, "idempotency_scope", None)
-    principal = scope_of(request) if scope_of else None
-    if principal is not None:
-        key, limit = principal, per_window(settings.rate_limit_per_minute, 60)
+    scope = scope_of(request) if scope_of else None
+    if scope is not None:
+        key, limit = scope.principal, per_window(settings.rate_limit_per_minute, 60)
     else:
         key = f"ip:{client_address(request)}"
         limit = per_window(settings.rate_limit_anonymous_per_minute, 60)

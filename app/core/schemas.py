@@ -9,4 +9,4 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)

@@ -42,6 +42,7 @@ class GoalStep(Entity, Base):
     __tablename__ = "goal_step"
     __table_args__ = (Index("ix_goal_step_goal_id_position", "goal_id", "position"),)
 
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
     goal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("goal.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     done: Mapped[bool] = mapped_column(default=False)

@@ -92,7 +92,9 @@ async def create_goal(session: AsyncSession, principal: Principal, body: GoalCre
     session.add(goal)
     await session.flush()
     for position, title in enumerate(body.steps):
-        session.add(GoalStep(goal_id=goal.id, title=title, position=position))
+        session.add(
+            GoalStep(clinic_id=goal.clinic_id, goal_id=goal.id, title=title, position=position)
+        )
     await session.flush()
     return await _announce(session, goal, "goal.created")
 
@@ -167,7 +169,9 @@ async def add_step(session: AsyncSession, goal: Goal, body: StepCreate) -> GoalS
             "A goal holds at most 50 steps.",
             errors=[field_error(["body"], "Too many steps", "too_many")],
         )
-    step = GoalStep(goal_id=goal.id, title=body.title, position=len(steps))
+    step = GoalStep(
+        clinic_id=goal.clinic_id, goal_id=goal.id, title=body.title, position=len(steps)
+    )
     session.add(step)
     await session.flush()
     _place([*steps, step], step, body.position)

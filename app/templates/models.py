@@ -74,6 +74,11 @@ class TemplateVersion(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("template.id", ondelete="CASCADE"))
+    # The template's clinic (None for the built-in library), copied so that every row of a
+    # clinic's data names its clinic (docs/scaling.md).
+    clinic_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("clinic.id", ondelete="CASCADE"), default=None
+    )
     number: Mapped[int] = mapped_column(Integer)
     definition: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

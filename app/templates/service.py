@@ -74,6 +74,7 @@ def _add_version(
     template.updated_at = utcnow()
     version = TemplateVersion(
         template_id=template.id,
+        clinic_id=template.clinic_id,
         number=number,
         definition=stored_definition(definition),
         created_by_id=created_by,

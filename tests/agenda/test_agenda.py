@@ -142,7 +142,12 @@ async def test_a_pause_leaves_no_missed_occurrences_inside_it(client, world, db)
     paused_at = datetime(2026, 6, 3, 12, 0, tzinfo=tz).astimezone(UTC)
     resumed_at = datetime(2026, 6, 6, 12, 0, tzinfo=tz).astimezone(UTC)
     db.add(
-        AssignmentPause(assignment_id=uuid.UUID(aid), paused_at=paused_at, resumed_at=resumed_at)
+        AssignmentPause(
+            clinic_id=world.clinic.id,
+            assignment_id=uuid.UUID(aid),
+            paused_at=paused_at,
+            resumed_at=resumed_at,
+        )
     )
     await db.commit()
     items = items_of(await agenda(client, world, start, date(2026, 6, 10)), aid)

@@ -94,7 +94,7 @@ async def test_logins_are_audited_without_the_password(client, world, db):
     assert all("wrong-password" not in str(r.__dict__) for r in found)
 
 
-async def test_refresh_token_reuse_is_audited_as_denied(client, world, db):
+async def test_refresh_token_reuse_is_audited_as_a_refused_login(client, world, db):
     login = (
         await client.post(
             "/v1/auth/token",
@@ -107,7 +107,7 @@ async def test_refresh_token_reuse_is_audited_as_denied(client, world, db):
             data={"grant_type": "refresh_token", "refresh_token": login["refresh_token"]},
         )
     last = (await rows(db))[-1]
-    assert (last.action, last.resource_type, last.outcome) == ("denied", "refresh_token", 401)
+    assert (last.action, last.resource_type, last.outcome) == ("login", "refresh_token", 400)
 
 
 async def test_audit_rows_cannot_be_changed_or_deleted(client, world, db):

@@ -139,7 +139,7 @@ async def test_an_access_token_used_as_refresh_token_is_refused(client, world):
         "/v1/auth/token",
         data={"grant_type": "refresh_token", "refresh_token": world.tokens["admin"]},
     )
-    assert response.status_code == 401
+    assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
 
 

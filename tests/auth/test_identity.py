@@ -74,10 +74,12 @@ async def test_a_clinic_without_that_email_is_a_wrong_login(client, world):
     assert response.json()["error"] == "invalid_grant"
 
 
-async def test_a_malformed_clinic_id_is_a_422_naming_the_field(client, world):
+async def test_a_malformed_clinic_id_is_invalid_request_naming_the_field(client, world):
     response = await login(client, world.client.email, clinic_id="clinic-a")
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
     assert response.json()["errors"][0]["loc"] == ["body", "clinic_id"]
+    assert "clinic_id" in response.json()["error_description"]
 
 
 async def test_staff_with_an_address_of_another_clinic_is_created_like_a_new_one(client, world, db):

@@ -61,6 +61,30 @@ async def test_malformed_json_is_400_problem(probe):
     assert body["type"] == "urn:homework:problem:malformed-json"
 
 
+async def test_a_body_that_is_not_json_is_415_naming_json(probe):
+    text = await probe.post(
+        "/probe/echo", content=b'{"mood": 3, "note": "x"}', headers={"content-type": "text/plain"}
+    )
+    body = assert_problem(text, 415)
+    assert body["type"] == "urn:homework:problem:unsupported-media-type"
+    assert body["accepted"] == "application/json"
+    assert "Content-Type: application/json" in body["detail"]
+    assert text.headers["accept-post"] == "application/json"
+    # No Content-Type at all is not JSON either (RFC 9110 §8.3: the recipient may not guess).
+    untyped = await probe.post("/probe/echo", content=b'{"mood": 3, "note": "x"}')
+    assert_problem(untyped, 415)
+
+
+async def test_json_with_parameters_or_a_json_suffix_is_json(probe):
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        response = await probe.post(
+            "/probe/echo",
+            content=b'{"mood": 3, "note": "x"}',
+            headers={"content-type": content_type},
+        )
+        assert response.status_code == 200, (content_type, response.text)
+
+
 async def test_wrong_type_is_422_naming_the_field(probe):
     response = await probe.post("/probe/echo", json={"mood": "three", "note": "x"})
     body = assert_problem(response, 422)

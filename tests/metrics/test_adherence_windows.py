@@ -119,6 +119,7 @@ async def _history(db, world, rng: random.Random, nows: list[datetime], clients:
         for schedule, start, end in zip(segments, bounds, bounds[1:], strict=False):
             db.add(
                 AssignmentSchedule(
+                    clinic_id=assignment.clinic_id,
                     assignment_id=assignment.id,
                     schedule=schedule.model_dump(mode="json"),
                     effective_from=start,
@@ -131,6 +132,7 @@ async def _history(db, world, rng: random.Random, nows: list[datetime], clients:
                 resumed = paused + timedelta(hours=rng.randint(3, 24 * 12))
                 db.add(
                     AssignmentPause(
+                        clinic_id=assignment.clinic_id,
                         assignment_id=assignment.id,
                         paused_at=paused,
                         resumed_at=None if rng.random() < 0.2 else resumed,

@@ -98,10 +98,15 @@ async def history(db, world):
     db.add(completion(breathing, 4, "skipped", at="08:00", skip_reason="low_motivation"))
     db.add(completion(phq, 8, score_total=15, score_band="moderately_severe"))
     db.add(completion(phq, 15, score_total=9, score_band="mild"))
-    db.add(AssignmentPause(assignment_id=daily.id, paused_at=local(12, 6), resumed_at=local(14, 6)))
-    db.add(
-        AssignmentPause(assignment_id=breathing.id, paused_at=local(12, 6), resumed_at=local(14, 6))
-    )
+    for paused in (daily, breathing):
+        db.add(
+            AssignmentPause(
+                clinic_id=paused.clinic_id,
+                assignment_id=paused.id,
+                paused_at=local(12, 6),
+                resumed_at=local(14, 6),
+            )
+        )
     goal = await make_goal(db, world.therapist, client, steps=["One", "Two", "Three"])
     await db.commit()
     from app.goals.schemas import StepUpdate

@@ -40,4 +40,31 @@ class Agenda(BaseModel):
     to_date: date = Field(alias="to", serialization_alias="to")
     items: list[AgendaItem]
 
-    model_config = {"populate_by_name": True}
+    model_config = {
+        "populate_by_name": True,
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "client_id": "01a23b2d-7f92-7aed-b6ae-f63488fda2da",
+                    "timezone": "America/New_York",
+                    "from": "2026-12-03",
+                    "to": "2026-12-09",
+                    "items": [
+                        {
+                            "assignment_id": "01a23b2d-80a9-70f0-a28f-03a3acf10757",
+                            "title": "Breathing exercise",
+                            "template_id": "d97dbb45-b11d-54e6-9f21-817a105ae9d8",
+                            "template_kind": "mindfulness",
+                            "estimated_minutes": 5,
+                            "local_date": "2026-12-03",
+                            "local_time": "08:00",
+                            "timezone": "America/New_York",
+                            "due_at": "2026-12-03T13:00:00Z",
+                            "status": "due",
+                            "completion_id": None,
+                        }
+                    ],
+                }
+            ]
+        },
+    }

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.assignments.models import AssignmentStatus
 from app.assignments.schedules import Reminders, Schedule, ScheduleRead
@@ -20,6 +20,24 @@ Minutes = Annotated[int, Field(strict=True, ge=1, le=600)]
 
 
 class AssignmentCreate(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "client_id": "01a23b2d-7f92-7aed-b6ae-f63488fda2da",
+                    "template_id": "1b75ee88-0224-5881-a334-d78a3849931c",
+                    "instructions": "After a difficult moment, fill in one thought record.",
+                    "schedule": {
+                        "start_date": "2026-12-07",
+                        "rrule": "FREQ=DAILY;BYDAY=MO,WE,FR",
+                        "times": ["19:00"],
+                        "timezone": "Europe/Berlin",
+                    },
+                }
+            ]
+        }
+    )
+
     client_id: uuid.UUID
     template_id: uuid.UUID
     template_version: Annotated[int, Field(strict=True, ge=1)] | None = Field(
@@ -53,6 +71,41 @@ class AssignmentUpdate(Schema):
 
 
 class AssignmentRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01a23b2d-8713-75ce-bbf5-be30d03240b3",
+                    "clinic_id": "01a23b2d-7f7e-7c58-b97b-5ba9f7df41ee",
+                    "client_id": "01a23b2d-7f92-7aed-b6ae-f63488fda2da",
+                    "template_id": "1b75ee88-0224-5881-a334-d78a3849931c",
+                    "template_version": 1,
+                    "template_kind": "cbt_worksheet",
+                    "title": "Thought record",
+                    "instructions": "After a difficult moment, fill in one thought record.",
+                    "goal_id": None,
+                    "estimated_minutes": 15,
+                    "schedule": {
+                        "start_date": "2026-12-07",
+                        "end_date": None,
+                        "count": None,
+                        "rrule": "FREQ=DAILY;BYDAY=MO,WE,FR",
+                        "times": ["19:00"],
+                        "timezone": "Europe/Berlin",
+                    },
+                    "reminders": {"minutes_before": [], "untimed_at": None},
+                    "status": "active",
+                    "created_by_id": "01a23b2d-7f8b-737c-9e63-b75ceba94a5f",
+                    "next_occurrence_at": "2026-12-07T18:00:00Z",
+                    "next_reminder_at": None,
+                    "created_at": "2026-12-03T09:12:49.171800Z",
+                    "updated_at": "2026-12-03T09:12:49.171800Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     clinic_id: uuid.UUID
     client_id: uuid.UUID

@@ -15,6 +15,20 @@ from app.core.types import Name, TimeZoneName
 
 
 class TokenResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMWEy...",
+                    "token_type": "bearer",
+                    "expires_in": 900,
+                    "refresh_token": "rt_3q2mZC8vYk1b2p0Hc0m5r9xQe7uJfL4a",
+                    "scope": "fhir:read homework:read homework:write",
+                }
+            ]
+        }
+    )
+
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires.")

@@ -45,6 +45,37 @@ class CompletionFields(Schema):
 
 
 class CompletionCreate(CompletionFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b7f3c1e-5d2a-4c8e-9f61-2a4d8e6b1c90",
+                    "completed_at": "2026-12-03T19:42:00Z",
+                    "status": "done",
+                    "responses": {
+                        "situation": "Sent my manager the report on Friday. No reply by Monday.",
+                        "automatic_thoughts": "She thinks it's bad. I'll be taken off the project.",
+                        "emotions": [{"emotion": "Anxious", "intensity": 80}],
+                        "evidence_for": "Last month she asked me to redo one section.",
+                        "evidence_against": "She was on leave Monday and thanked me for the last two.",
+                        "balanced_thought": "She hasn't read it yet; changes would be normal.",
+                        "intensity_after": 35,
+                    },
+                    "mood_before": 3,
+                    "mood_after": 6,
+                    "duration_minutes": 15,
+                    "wants_to_discuss": True,
+                },
+                {
+                    "id": "6c2e8a4f-1b3d-4e5a-8c7f-9d0e1f2a3b4c",
+                    "completed_at": "2026-12-03T21:05:00Z",
+                    "status": "skipped",
+                    "skip_reason": "no_time",
+                },
+            ]
+        }
+    )
+
     id: uuid.UUID | None = Field(
         default=None,
         description="Client-made UUID for offline queues: a retry with the same id and body "
@@ -64,6 +95,20 @@ class CompletionCreate(CompletionFields):
 
 
 class BatchCompletionCreate(CompletionCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "assignment_id": "01a23b2d-7fdd-7663-b141-2495a9fbfe4a",
+                    "id": "6c2e8a4f-1b3d-4e5a-8c7f-9d0e1f2a3b4c",
+                    "completed_at": "2026-12-03T21:05:00Z",
+                    "status": "skipped",
+                    "skip_reason": "no_time",
+                }
+            ]
+        }
+    )
+
     assignment_id: uuid.UUID
 
 
@@ -90,6 +135,42 @@ class CompletionUpdate(Schema):
 
 
 class CompletionRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6c2e8a4f-1b3d-4e5a-8c7f-9d0e1f2a3b4c",
+                    "clinic_id": "01a23b2d-7f7e-7c58-b97b-5ba9f7df41ee",
+                    "client_id": "01a23b2d-7f92-7aed-b6ae-f63488fda2da",
+                    "assignment_id": "01a23b2d-7fdd-7663-b141-2495a9fbfe4a",
+                    "template_id": "1b75ee88-0224-5881-a334-d78a3849931c",
+                    "template_version": 1,
+                    "template_kind": "cbt_worksheet",
+                    "occurrence_date": "2026-12-03",
+                    "occurrence_time": None,
+                    "status": "skipped",
+                    "completed_at": "2026-12-03T21:05:00Z",
+                    "responses": {},
+                    "mood_before": None,
+                    "mood_after": None,
+                    "discomfort": None,
+                    "duration_minutes": None,
+                    "note": None,
+                    "wants_to_discuss": False,
+                    "skip_reason": "no_time",
+                    "skip_note": None,
+                    "score": None,
+                    "reviewed_at": None,
+                    "reviewed_by_id": None,
+                    "recorded_by_id": None,
+                    "created_at": "2026-12-03T21:05:02.339640Z",
+                    "updated_at": "2026-12-03T21:05:02.339640Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     clinic_id: uuid.UUID
     client_id: uuid.UUID

@@ -1060,7 +1060,29 @@ export interface components {
             /** Skipped */
             skipped: number;
         };
-        /** Agenda */
+        /**
+         * Agenda
+         * @example {
+         *       "client_id": "01a23b2d-7f92-7aed-b6ae-f63488fda2da",
+         *       "from": "2026-12-03",
+         *       "items": [
+         *         {
+         *           "assignment_id": "01a23b2d-80a9-70f0-a28f-03a3acf10757",
+         *           "due_at": "2026-12-03T13:00:00Z",
+         *           "estimated_minutes": 5,
+         *           "local_date": "2026-12-03",
+         *           "local_time": "08:00",
+         *           "status": "due",
+         *           "template_id": "d97dbb45-b11d-54e6-9f21-817a105ae9d8",
+         *           "template_kind": "mindfulness",
+         *           "timezone": "America/New_York",
+         *           "title": "Breathing exercise"
+         *         }
+         *       ],
+         *       "timezone": "America/New_York",
+         *       "to": "2026-12-09"
+         *     }
+         */
         Agenda: {
             /**
              * Client Id
@@ -1238,7 +1260,22 @@ export interface components {
             /** Title */
             title: string;
         };
-        /** AssignmentCreate */
+        /**
+         * AssignmentCreate
+         * @example {
+         *       "client_id": "01a23b2d-7f92-7aed-b6ae-f63488fda2da",
+         *       "instructions": "After a difficult moment, fill in one thought record.",
+         *       "schedule": {
+         *         "rrule": "FREQ=DAILY;BYDAY=MO,WE,FR",
+         *         "start_date": "2026-12-07",
+         *         "times": [
+         *           "19:00"
+         *         ],
+         *         "timezone": "Europe/Berlin"
+         *       },
+         *       "template_id": "1b75ee88-0224-5881-a334-d78a3849931c"
+         *     }
+         */
         AssignmentCreate: {
             /**
              * Client Id
@@ -1279,7 +1316,37 @@ export interface components {
              */
             title?: string | null;
         };
-        /** AssignmentRead */
+        /**
+         * AssignmentRead
+         * @example {
+         *       "client_id": "01a23b2d-7f92-7aed-b6ae-f63488fda2da",
+         *       "clinic_id": "01a23b2d-7f7e-7c58-b97b-5ba9f7df41ee",
+         *       "created_at": "2026-12-03T09:12:49.171800Z",
+         *       "created_by_id": "01a23b2d-7f8b-737c-9e63-b75ceba94a5f",
+         *       "estimated_minutes": 15,
+         *       "id": "01a23b2d-8713-75ce-bbf5-be30d03240b3",
+         *       "instructions": "After a difficult moment, fill in one thought record.",
+         *       "next_occurrence_at": "2026-12-07T18:00:00Z",
+         *       "reminders": {
+         *         "minutes_before": []
+         *       },
+         *       "schedule": {
+         *         "rrule": "FREQ=DAILY;BYDAY=MO,WE,FR",
+         *         "start_date": "2026-12-07",
+         *         "times": [
+         *           "19:00"
+         *         ],
+         *         "timezone": "Europe/Berlin"
+         *       },
+         *       "status": "active",
+         *       "template_id": "1b75ee88-0224-5881-a334-d78a3849931c",
+         *       "template_kind": "cbt_worksheet",
+         *       "template_version": 1,
+         *       "title": "Thought record",
+         *       "updated_at": "2026-12-03T09:12:49.171800Z",
+         *       "version": 1
+         *     }
+         */
         AssignmentRead: {
             /**
              * Client Id
@@ -1926,7 +1993,38 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
-        /** CompletionCreate */
+        /**
+         * CompletionCreate
+         * @example {
+         *       "completed_at": "2026-12-03T19:42:00Z",
+         *       "duration_minutes": 15,
+         *       "id": "0b7f3c1e-5d2a-4c8e-9f61-2a4d8e6b1c90",
+         *       "mood_after": 6,
+         *       "mood_before": 3,
+         *       "responses": {
+         *         "automatic_thoughts": "She thinks it's bad. I'll be taken off the project.",
+         *         "balanced_thought": "She hasn't read it yet; changes would be normal.",
+         *         "emotions": [
+         *           {
+         *             "emotion": "Anxious",
+         *             "intensity": 80
+         *           }
+         *         ],
+         *         "evidence_against": "She was on leave Monday and thanked me for the last two.",
+         *         "evidence_for": "Last month she asked me to redo one section.",
+         *         "intensity_after": 35,
+         *         "situation": "Sent my manager the report on Friday. No reply by Monday."
+         *       },
+         *       "status": "done",
+         *       "wants_to_discuss": true
+         *     }
+         * @example {
+         *       "completed_at": "2026-12-03T21:05:00Z",
+         *       "id": "6c2e8a4f-1b3d-4e5a-8c7f-9d0e1f2a3b4c",
+         *       "skip_reason": "no_time",
+         *       "status": "skipped"
+         *     }
+         */
         CompletionCreate: {
             /**
              * Completed At
@@ -1991,7 +2089,27 @@ export interface components {
              */
             wants_to_discuss?: boolean;
         };
-        /** CompletionRead */
+        /**
+         * CompletionRead
+         * @example {
+         *       "assignment_id": "01a23b2d-7fdd-7663-b141-2495a9fbfe4a",
+         *       "client_id": "01a23b2d-7f92-7aed-b6ae-f63488fda2da",
+         *       "clinic_id": "01a23b2d-7f7e-7c58-b97b-5ba9f7df41ee",
+         *       "completed_at": "2026-12-03T21:05:00Z",
+         *       "created_at": "2026-12-03T21:05:02.339640Z",
+         *       "id": "6c2e8a4f-1b3d-4e5a-8c7f-9d0e1f2a3b4c",
+         *       "occurrence_date": "2026-12-03",
+         *       "responses": {},
+         *       "skip_reason": "no_time",
+         *       "status": "skipped",
+         *       "template_id": "1b75ee88-0224-5881-a334-d78a3849931c",
+         *       "template_kind": "cbt_worksheet",
+         *       "template_version": 1,
+         *       "updated_at": "2026-12-03T21:05:02.339640Z",
+         *       "version": 1,
+         *       "wants_to_discuss": false
+         *     }
+         */
         CompletionRead: {
             /**
              * Assignment Id
@@ -3984,7 +4102,16 @@ export interface components {
              */
             type: "time";
         };
-        /** TokenResponse */
+        /**
+         * TokenResponse
+         * @example {
+         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMWEy...",
+         *       "expires_in": 900,
+         *       "refresh_token": "rt_3q2mZC8vYk1b2p0Hc0m5r9xQe7uJfL4a",
+         *       "scope": "fhir:read homework:read homework:write",
+         *       "token_type": "bearer"
+         *     }
+         */
         TokenResponse: {
             /** Access Token */
             access_token: string;

@@ -130,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Request-ID",
                 "Retry-After",
                 "Idempotent-Replayed",
+                "Accept-Post",
+                "Accept-Patch",
             ],
         )
     app.add_middleware(RequestContextMiddleware)

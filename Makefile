@@ -34,9 +34,11 @@ test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory chromium
 	$(BIN)/pytest -p no:xdist -m "sdk or faults or browser" tests/sdk tests/faults tests/browser
-	RUN_CONTRACT_TESTS=1 $(BIN)/pytest -p no:xdist -m contract tests/contract
 	@$(MAKE) --no-print-directory pgbouncer
-	$(BIN)/pytest -p no:xdist -m pooler tests/pooler
+	# The live-server steps that wait on their server more than they compute run side by side:
+	# schemathesis as each role, and the API behind PgBouncer (each with its own database).
+	RUN_CONTRACT_TESTS=1 $(BIN)/pytest -n 3 --dist loadgroup -m "contract or pooler" \
+		tests/contract tests/pooler
 
 # tests/browser drives Debian's Chromium: installed here when missing and root with apt may;
 # otherwise that test skips and says why.

@@ -34,7 +34,8 @@ from tests.sdk.test_generated_client import (  # noqa: F401
     test_a_generated_client_drives_the_whole_flow,
 )
 
-pytestmark = pytest.mark.pooler
+# One xdist group: its module-scoped PgBouncer and server are made once, on one worker.
+pytestmark = [pytest.mark.pooler, pytest.mark.xdist_group("pooler")]
 
 # Transaction mode is where statements move between server connections; session mode pins a
 # client connection to one, so fewer rounds show as much there.

@@ -3,6 +3,9 @@
 four round trips. Each statement still reads its own snapshot, as in the READ COMMITTED
 transaction it had before. A read session refuses to write; writes keep their transaction."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import event, insert
 
@@ -18,15 +21,21 @@ def on_postgres(app):
         )
 
 
-def _in_transaction(app) -> tuple[list[bool], object]:
-    """Whether asyncpg was inside a transaction after each statement the app's engine sent."""
+@contextmanager
+def in_transaction(app) -> Iterator[list[bool]]:
+    """Whether asyncpg was inside a transaction after each statement the app's engine sent
+    within the block (as `tests/statements.py` records the statements themselves)."""
     seen: list[bool] = []
 
     def record(conn, *_):
         seen.append(conn.connection.driver_connection.is_in_transaction())
 
-    event.listen(app.state.engine.sync_engine, "after_cursor_execute", record)
-    return seen, record
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "after_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "after_cursor_execute", record)
 
 
 async def test_sqlite_reads_keep_their_transaction(app):
@@ -41,19 +50,15 @@ async def test_sqlite_reads_keep_their_transaction(app):
 async def test_the_agenda_is_four_statements_outside_any_transaction(
     on_postgres, client, world, app
 ):
-    seen, record = _in_transaction(app)
-    try:
+    with in_transaction(app) as seen:
         response = await client.get("/v1/me/agenda", headers=world.auth("client"))
-    finally:
-        event.remove(app.state.engine.sync_engine, "after_cursor_execute", record)
     assert response.status_code == 200
     # The request's four reads, then the group commit's audit INSERT (autocommit as well).
     assert seen == [False] * 5
 
 
 async def test_a_write_still_runs_in_one_transaction(on_postgres, client, world, app):
-    seen, record = _in_transaction(app)
-    try:
+    with in_transaction(app) as seen:
         response = await client.post(
             f"/v1/assignments/{world.assignment.id}/completions",
             headers=world.auth("client"),
@@ -63,8 +68,6 @@ async def test_a_write_still_runs_in_one_transaction(on_postgres, client, world,
                 "skip_reason": "forgot",
             },
         )
-    finally:
-        event.remove(app.state.engine.sync_engine, "after_cursor_execute", record)
     assert response.status_code == 201, response.text
     assert seen and all(seen)
 

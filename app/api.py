@@ -15,6 +15,7 @@ from app.goals import router as goals_router
 from app.metrics import router as metrics_router
 from app.records import router as records_router
 from app.reports import router as reports_router
+from app.support import router as support_router
 from app.sync import router as sync_router
 from app.sync import webhooks_router
 from app.templates import router as templates_router
@@ -31,6 +32,7 @@ for module in (
     goals_router,
     agenda_router,
     metrics_router,
+    support_router,
     reports_router,
     sync_router,
     webhooks_router,

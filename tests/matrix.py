@@ -120,6 +120,25 @@ async def a_fresh_client(world: World, db: AsyncSession) -> dict[str, str]:
     return {"client_id": str(client.id)}
 
 
+async def a_client_needing_support(world: World, db: AsyncSession) -> dict[str, str]:
+    """A fresh client on `therapist`'s team with an open support signal."""
+    from app.support.models import SupportEpisode
+
+    params = await a_fresh_client(world, db)
+    reason = {"rule": "missed_in_a_row", "detail": "3 in a row missed or skipped", "count": 3}
+    db.add(
+        SupportEpisode(
+            clinic_id=world.clinic.id,
+            client_id=uuid.UUID(params["client_id"]),
+            opened_at=utcnow(),
+            reasons=[reason],
+            suggestion="different_time_of_day",
+        )
+    )
+    await db.commit()
+    return params
+
+
 async def an_invited_client(world: World, db: AsyncSession) -> dict[str, str]:
     client = await make_user(db, world.clinic, Role.client, status=UserStatus.invited)
     await put_on_care_team(db, world.therapist, client)
@@ -230,7 +249,11 @@ async def a_webhook(world: World, db: AsyncSession) -> dict[str, str]:
 
     webhook = await make_webhook(db, world.clinic)
     delivery = WebhookDelivery(
-        webhook_id=webhook.id, event_id=uuid.uuid4(), event_sequence=0, event_type="webhook.ping"
+        clinic_id=webhook.clinic_id,
+        webhook_id=webhook.id,
+        event_id=uuid.uuid4(),
+        event_sequence=0,
+        event_type="webhook.ping",
     )
     db.add(delivery)
     await db.commit()
@@ -489,6 +512,48 @@ CASES: list[Case] = [
         "GET",
         "/v1/caseload",
         expect(200, client=403, client_other=403, other_client=403, api_none=403),
+    ),
+    Case(
+        "GET",
+        "/v1/clients/{client_id}/support-episodes",
+        expect(
+            404,
+            admin=200,
+            therapist=200,
+            api_full=200,
+            api_none=403,
+            client=403,
+            client_other=403,
+            other_client=403,
+        ),
+        params=the_client,
+    ),
+    Case(
+        "POST",
+        "/v1/clients/{client_id}/support/acknowledge",
+        expect(
+            404,
+            admin=200,
+            therapist=200,
+            api_full=403,
+            api_none=403,
+            client=403,
+            client_other=403,
+            other_client=403,
+        ),
+        params=a_client_needing_support,
+        note="clients never see their own signal; acknowledging is a person's act",
+    ),
+    Case(
+        "GET",
+        "/v1/support-rules",
+        expect(200, client=403, client_other=403, other_client=403, api_none=403),
+    ),
+    Case(
+        "PATCH",
+        "/v1/support-rules",
+        expect(403, admin=200, other_admin=200),
+        json=lambda w, p: {"missed_in_a_row": 3},
     ),
     Case(
         "GET",

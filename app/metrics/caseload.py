@@ -24,6 +24,10 @@ from app.core.errors import Unprocessable, field_error
 from app.core.pagination import Page, decode_plain_cursor, encode_cursor, invalid_cursor
 from app.core.time import utcnow
 from app.metrics.schemas import CaseloadRow, CaseloadSort
+from app.support.models import SupportEpisode
+from app.support.repository import signal_on
+from app.support.schemas import SupportSignal
+from app.support.service import signal_of
 from app.templates.models import Template
 from app.templates.repository import definitions_by_ids
 
@@ -116,7 +120,7 @@ async def caseload_rows(
     ids = [c.id for c in clients]
     if not ids:
         return []
-    last = await _last_completions(session, ids)
+    last, signals = await _last_completions(session, ids)
     open_work = await _open_work(session, ids)
     latest = await _latest_measures(session, ids)
     per_client = await _adherence(session, ids, now)
@@ -138,6 +142,7 @@ async def caseload_rows(
                 latest_measure=title,
                 latest_band=band,
                 band_direction=direction,
+                needs_support=signals.get(client.id),
             )
         )
     return rows
@@ -145,7 +150,8 @@ async def caseload_rows(
 
 async def _last_completions(
     session: AsyncSession, client_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, datetime]:
+) -> tuple[dict[uuid.UUID, datetime], dict[uuid.UUID, SupportSignal]]:
+    """Each client's latest completion, and open support signal, in one statement."""
     # One max() per client, which reads the end of its (client_id, completed_at) index range.
     latest = (
         select(func.max(Completion.completed_at))
@@ -153,8 +159,27 @@ async def _last_completions(
         .correlate(User)
         .scalar_subquery()
     )
-    rows = await session.execute(select(User.id, latest).where(User.id.in_(client_ids)))
-    return {client_id: at for client_id, at in rows if at is not None}
+    # At most one signal per client (the open-episode index is unique): no row is repeated.
+    rows = await session.execute(
+        select(
+            User.id,
+            latest,
+            SupportEpisode.id,
+            SupportEpisode.opened_at,
+            SupportEpisode.reasons,
+            SupportEpisode.suggestion,
+        )
+        .outerjoin(SupportEpisode, signal_on(User.id))
+        .where(User.id.in_(client_ids))
+    )
+    last: dict[uuid.UUID, datetime] = {}
+    signals: dict[uuid.UUID, SupportSignal] = {}
+    for client_id, at, episode_id, opened_at, reasons, suggestion in rows:
+        if at is not None:
+            last[client_id] = at
+        if episode_id is not None:
+            signals[client_id] = signal_of(episode_id, opened_at, reasons, suggestion)
+    return last, signals
 
 
 async def _open_work(

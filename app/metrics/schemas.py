@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from app.support.schemas import SupportSignal
 from app.templates.definitions import TemplateKind
 
 
@@ -128,3 +129,7 @@ class CaseloadRow(BaseModel):
     latest_measure: str | None = Field(description="Title of the most recent scored measure.")
     latest_band: str | None
     band_direction: str | None = Field(description="improving, worsening, same; null if one point.")
+    needs_support: SupportSignal | None = Field(
+        description="The client's open support signal, until the care team acknowledges it "
+        "or the client recovers; null when there is none.",
+    )

@@ -41,11 +41,12 @@ class Webhook(Entity, Base):
 class WebhookDelivery(Base):
     __tablename__ = "webhook_delivery"
     __table_args__ = (
-        UniqueConstraint("webhook_id", "event_id"),
+        UniqueConstraint("clinic_id", "webhook_id", "event_id"),
         Index("ix_webhook_delivery_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
     webhook_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("webhook.id", ondelete="CASCADE"), index=True
     )
@@ -64,11 +65,12 @@ class WebhookDelivery(Base):
 
 
 class DispatchCursor(Base):
-    """One row: the last event sequence fanned out to webhook deliveries."""
+    """A clinic's last event sequence fanned out to webhook deliveries (a row per clinic that
+    has events; no foreign key, as `event` and `event_counter` have none)."""
 
     __tablename__ = "webhook_dispatch_cursor"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
@@ -76,9 +78,10 @@ class SentReminder(Base):
     """A reminder announced once: the unique key stops a second worker from repeating it."""
 
     __tablename__ = "sent_reminder"
-    __table_args__ = (UniqueConstraint("assignment_id", "remind_at"),)
+    __table_args__ = (UniqueConstraint("clinic_id", "assignment_id", "remind_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinic.id", ondelete="CASCADE"))
     assignment_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("assignment.id", ondelete="CASCADE")
     )

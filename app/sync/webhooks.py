@@ -159,6 +159,7 @@ async def retry_delivery(
 async def ping_webhook(session: AsyncSession, webhook: Webhook) -> DeliveryRead:
     """Queue a `webhook.ping` delivery for this endpoint only (it is no event of the feed)."""
     delivery = WebhookDelivery(
+        clinic_id=webhook.clinic_id,
         webhook_id=webhook.id,
         event_id=uuid.uuid4(),
         event_sequence=0,

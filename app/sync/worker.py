@@ -3,8 +3,9 @@ announces due reminders, and purges expired idempotency keys.
 
 Any number of workers may run side by side on PostgreSQL: deliveries and reminders are
 claimed with `SELECT ... FOR UPDATE SKIP LOCKED` (and a lease, `locked_until`, so a crashed
-worker's claims come back), fan-out is serialized by locking the one cursor row, and every
-announcement has a unique key. With the embedded SQLite default one worker runs inside `serve`.
+worker's claims come back), fan-out locks each clinic's cursor row (so that workers take on
+different clinics, each in its commit order), and every announcement has a unique key. With
+the embedded SQLite default one worker runs inside `serve`.
 """
 
 import asyncio
@@ -17,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, or_, select
+from sqlalchemy import BigInteger, delete, exists, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,9 +28,10 @@ from app.assignments.occurrences import Timeline, load_timelines
 from app.assignments.schedules import Reminders
 from app.assignments.service import refresh_next_reminder
 from app.core.idempotency import IdempotencyRecord
-from app.core.outbox import Event, record_event
+from app.core.outbox import Event, EventCounter, record_event
 from app.core.time import utcnow
 from app.core.transactions import writing
+from app.support.worker import evaluate_support
 from app.sync.backoff import next_retry_delay, should_disable_endpoint
 from app.sync.models import DispatchCursor, SentReminder, Webhook, WebhookDelivery
 from app.sync.pinned import post_pinned
@@ -40,6 +43,8 @@ logger = logging.getLogger("homework.worker")
 LEASE = timedelta(seconds=60)
 DELIVERY_TIMEOUT = 10.0
 STALE_REMINDER = timedelta(hours=1)
+CLINICS_PER_ROUND = 100  # clinics one fan-out transaction takes on
+EVENTS_PER_CLINIC = 500  # events of one clinic it takes on
 
 
 def event_body(event: Event | None, delivery: WebhookDelivery, webhook: Webhook) -> bytes:
@@ -88,6 +93,7 @@ class Worker:
         await self.deliver_due()
         await self.announce_reminders()
         await self.purge()
+        await evaluate_support(self.sessionmaker)
         return self.stats
 
     async def run_forever(self, interval: float, stop: asyncio.Event) -> None:
@@ -100,57 +106,97 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
     async def fan_out(self) -> int:
-        """One delivery per (matching webhook, event), exactly once across workers."""
+        """One delivery per (matching webhook, event), exactly once across workers. Each
+        clinic's feed has its own cursor: workers fan out different clinics side by side
+        (`SKIP LOCKED`), and within a clinic in its commit order."""
         async with writing(self.sessionmaker) as session:
-            cursor = await session.scalar(
-                select(DispatchCursor).where(DispatchCursor.id == 1).with_for_update()
+            await self._add_missing_cursors(session)
+        made = 0
+        async with writing(self.sessionmaker) as session:
+            due = (
+                select(DispatchCursor, EventCounter.last_sequence)
+                .join(EventCounter, EventCounter.clinic_id == DispatchCursor.clinic_id)
+                .where(EventCounter.last_sequence > DispatchCursor.last_sequence)
+                .order_by(DispatchCursor.clinic_id)
+                .limit(CLINICS_PER_ROUND)
             )
-            if cursor is None:
-                try:
-                    async with session.begin_nested():
-                        session.add(DispatchCursor(id=1, last_sequence=0))
-                except IntegrityError:
-                    return 0  # another worker created it; next round
-                cursor = await session.get(DispatchCursor, 1)
-            assert cursor is not None
-            events = list(
-                (
-                    await session.execute(
-                        select(Event)
-                        .where(Event.sequence > cursor.last_sequence)
-                        .order_by(Event.sequence)
-                        .limit(500)
-                    )
-                ).scalars()
-            )
-            if not events:
+            if self._postgres(session):
+                due = due.with_for_update(of=DispatchCursor, skip_locked=True)
+            cursors = [(cursor, last) for cursor, last in await session.execute(due)]
+            if not cursors:
                 return 0
-            hooks = list(
-                (
-                    await session.execute(
-                        select(Webhook).where(
-                            Webhook.active.is_(True),
-                            Webhook.clinic_id.in_({e.clinic_id for e in events}),
+            hooks = await self._hooks_of(session, [cursor.clinic_id for cursor, _ in cursors])
+            for cursor, last in cursors:
+                made += await self._fan_out_clinic(session, cursor, last, hooks)
+        self.stats["fanned_out"] += made
+        return made
+
+    async def _add_missing_cursors(self, session: AsyncSession) -> None:
+        """A cursor at 0 for each clinic whose events no worker has looked at yet."""
+        dialect = postgresql if self._postgres(session) else sqlite
+        missing = select(EventCounter.clinic_id, literal(0, BigInteger())).where(
+            ~exists().where(DispatchCursor.clinic_id == EventCounter.clinic_id)
+        )
+        await session.execute(
+            dialect.insert(DispatchCursor)
+            .from_select(["clinic_id", "last_sequence"], missing)
+            .on_conflict_do_nothing(index_elements=["clinic_id"])
+        )
+
+    async def _hooks_of(
+        self, session: AsyncSession, clinic_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Webhook]]:
+        """The active endpoints of these clinics whose owners still read what they hear."""
+        found = (
+            await session.execute(
+                select(Webhook).where(Webhook.active.is_(True), Webhook.clinic_id.in_(clinic_ids))
+            )
+        ).scalars()
+        hooks: dict[uuid.UUID, list[Webhook]] = {}
+        for hook in await self._heard_by_owners(session, list(found)):
+            hooks.setdefault(hook.clinic_id, []).append(hook)
+        return hooks
+
+    async def _fan_out_clinic(
+        self,
+        session: AsyncSession,
+        cursor: DispatchCursor,
+        last: int,
+        hooks: dict[uuid.UUID, list[Webhook]],
+    ) -> int:
+        """The next events of one clinic after its cursor. Every number up to `last` (the
+        counter as committed) belongs to a committed event, so none is passed over."""
+        listeners = hooks.get(cursor.clinic_id, [])
+        if not listeners:  # nobody to tell: the cursor moves on without reading the events
+            cursor.last_sequence = last
+            return 0
+        events = (
+            await session.execute(
+                select(Event)
+                .where(
+                    Event.clinic_id == cursor.clinic_id,
+                    Event.sequence > cursor.last_sequence,
+                    Event.sequence <= last,
+                )
+                .order_by(Event.sequence)
+                .limit(EVENTS_PER_CLINIC)
+            )
+        ).scalars()
+        made = 0
+        for event in events:
+            for hook in listeners:
+                if event.type in hook.event_types:
+                    session.add(
+                        WebhookDelivery(
+                            clinic_id=event.clinic_id,
+                            webhook_id=hook.id,
+                            event_id=event.id,
+                            event_sequence=event.sequence,
+                            event_type=event.type,
                         )
                     )
-                ).scalars()
-            )
-            hooks = await self._heard_by_owners(session, hooks)
-            made = 0
-            for event in events:
-                for hook in hooks:
-                    if hook.clinic_id == event.clinic_id and event.type in hook.event_types:
-                        session.add(
-                            WebhookDelivery(
-                                webhook_id=hook.id,
-                                event_id=event.id,
-                                event_sequence=event.sequence,
-                                event_type=event.type,
-                            )
-                        )
-                        made += 1
-            cursor.last_sequence = events[-1].sequence
-        self.stats["fanned_out"] += made
+                    made += 1
+            cursor.last_sequence = event.sequence
         return made
 
     async def _claim(self) -> list[uuid.UUID]:
@@ -195,7 +241,11 @@ class Worker:
             delivery = await session.get(WebhookDelivery, delivery_id)
             assert delivery is not None
             webhook = await session.get(Webhook, delivery.webhook_id)
-            event = await session.scalar(select(Event).where(Event.id == delivery.event_id))
+            event = await session.scalar(
+                select(Event).where(
+                    Event.clinic_id == delivery.clinic_id, Event.id == delivery.event_id
+                )
+            )
             owner_reads = webhook is not None and (
                 not scopes_to_hear([delivery.event_type])
                 or webhook.id in await readers_among(session, [webhook])
@@ -332,6 +382,7 @@ class Worker:
             async with session.begin_nested():
                 session.add(
                     SentReminder(
+                        clinic_id=assignment.clinic_id,
                         assignment_id=assignment.id,
                         remind_at=remind_at,
                         occurrence_due_at=occurrence or remind_at,

@@ -268,7 +268,13 @@ async def seed_events(conn: asyncpg.Connection, clinic_id: uuid.UUID) -> int:
             "payload",
         ],
     )
-    await conn.execute("SELECT setval('event_sequence_seq', $1)", len(records))
+    # The clinic's counter at its last event, as the outbox would have left it.
+    await conn.execute("TRUNCATE event_counter")
+    await conn.execute(
+        "INSERT INTO event_counter (clinic_id, last_sequence) VALUES ($1, $2)",
+        clinic_id,
+        len(records),
+    )
     await conn.execute("VACUUM (ANALYZE) event")
     return len(records)
 

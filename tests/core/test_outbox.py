@@ -8,33 +8,42 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.clinics.models import Clinic
-from app.core.outbox import OUTBOX_LOCK_KEY, Event, record_event
+from app.core.ids import new_id
+from app.core.outbox import LOCK_SPACE, Event, EventCounter, clinic_lock_key, record_event
 from tests.statements import statements
 
+CLINIC = uuid.uuid4()  # events of one clinic: its feed's order is the order of its numbers
 
-def queue(db, type_: str) -> None:
+
+def queue(db, type_: str, clinic_id: uuid.UUID = CLINIC) -> None:
     record_event(
         db,
         type_,
         resource_type="test",
         resource_id=uuid.uuid4(),
-        clinic_id=uuid.uuid4(),
+        clinic_id=clinic_id,
         client_id=None,
         payload={"type": type_},
     )
 
 
-async def emitted(db) -> list[str]:
-    return list((await db.execute(select(Event.type).order_by(Event.sequence))).scalars())
+async def emitted(db, clinic_id: uuid.UUID = CLINIC) -> list[str]:
+    return list(
+        (
+            await db.execute(
+                select(Event.type).where(Event.clinic_id == clinic_id).order_by(Event.sequence)
+            )
+        ).scalars()
+    )
 
 
-async def outbox_locks_held(db) -> int:
+async def clinic_locks_held(db) -> int:
     return await db.scalar(
         text(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-            "AND pid = pg_backend_pid() AND objid = :key"
+            "AND pid = pg_backend_pid() AND classid = :space"
         ),
-        {"key": OUTBOX_LOCK_KEY},
+        {"space": LOCK_SPACE},
     )
 
 
@@ -44,7 +53,7 @@ async def test_a_released_savepoints_events_wait_for_the_outermost_commit(client
         queue(db, "test.inside")
     assert await emitted(db) == []  # nothing written at the savepoint's release
     if db.get_bind().dialect.name == "postgresql":
-        assert await outbox_locks_held(db) == 0  # nor the global lock taken
+        assert await clinic_locks_held(db) == 0  # nor the clinic's lock taken
     queue(db, "test.after")
     await db.commit()
     assert await emitted(db) == ["test.before", "test.inside", "test.after"]
@@ -94,11 +103,45 @@ async def test_the_outermost_commit_writes_its_events_in_one_statement(client, d
     with statements(app) as seen:
         await db.commit()
     writes = [s for s in seen if "event" in s.lower()]
-    assert len(writes) == 1
     if db.get_bind().dialect.name == "postgresql":
-        # The global lock is taken by the same statement, before any row is formed.
+        # One statement: the clinic's lock, then its numbers, before any row is formed.
+        assert len(writes) == 1
         assert writes[0].startswith("WITH outbox_lock AS (SELECT pg_advisory_xact_lock(")
-        assert "INSERT INTO event" in writes[0]
+        assert "sequence_taken AS (INSERT INTO event_counter" in writes[0]
+        assert "INSERT INTO event " in writes[0]
+    else:  # SQLite, one writer at a time: the counter, then the rows
+        assert [w.split("(")[0].strip() for w in writes] == [
+            "INSERT INTO event_counter",
+            "INSERT INTO event",
+        ]
     assert await emitted(db) == ["test.first", "test.second"]
     payloads = (await db.execute(select(Event.payload).order_by(Event.sequence))).scalars()
     assert list(payloads) == [{"type": "test.first"}, {"type": "test.second"}]
+
+
+async def test_each_clinic_numbers_its_own_events_in_commit_order(client, db):
+    other = uuid.uuid4()
+    queue(db, "test.a1")
+    queue(db, "test.b1", other)
+    queue(db, "test.a2")
+    await db.commit()
+    queue(db, "test.b2", other)
+    await db.commit()
+    numbered = (
+        await db.execute(select(Event.clinic_id, Event.sequence, Event.type).order_by(Event.type))
+    ).all()
+    assert [(clinic, number) for clinic, number, _ in numbered] == [
+        (CLINIC, 1),
+        (CLINIC, 2),
+        (other, 1),
+        (other, 2),
+    ]
+    counters = await db.execute(select(EventCounter.clinic_id, EventCounter.last_sequence))
+    assert dict(counters.all()) == {CLINIC: 2, other: 2}
+
+
+def test_clinics_made_together_get_different_locks():
+    """Ids the app mints are UUIDv7: their first bits are a shared timestamp."""
+    keys = {clinic_lock_key(new_id()) for _ in range(1000)}
+    assert len(keys) >= 995
+    assert all(-(2**31) <= key < 2**31 for key in keys)

@@ -36,31 +36,16 @@ NOT_DISTRIBUTED = {
         "a row present only inside a retention prune, read by the append-only triggers of "
         "every audit shard",
     ),
-    "webhook_dispatch_cursor": (
-        "local",
-        "the one row of the webhook fan-out's progress through the whole feed",
-    ),
 }
 
 # Distributed tables without a NOT NULL clinic_id yet, and why.
 TENANT_COLUMN_MISSING = {
     "audit_event": "rows of requests no clinic can be named for (no token, an unknown email) "
     "have none; at cutover they are written with the nil UUID (docs/scaling.md)",
-    "webhook_delivery": "reaches its clinic through the webhook; app/sync is being changed by "
-    "the per-clinic events work, which adds the column",
-    "sent_reminder": "reaches its clinic through the assignment; app/sync is being changed by "
-    "the per-clinic events work, which adds the column",
 }
 
 # Unique keys of distributed tables without clinic_id, and why.
-UNIQUE_WITHOUT_TENANT = {
-    ("event", ("id",)): "event ids are UUIDs minted by the app; app/core/outbox.py is being "
-    "changed by the per-clinic events work",
-    ("webhook_delivery", ("webhook_id", "event_id")): "the webhook fixes the clinic; the table "
-    "has no clinic_id yet (TENANT_COLUMN_MISSING)",
-    ("sent_reminder", ("assignment_id", "remind_at")): "the assignment fixes the clinic; the "
-    "table has no clinic_id yet (TENANT_COLUMN_MISSING)",
-}
+UNIQUE_WITHOUT_TENANT: dict[tuple[str, tuple[str, ...]], str] = {}
 
 # Foreign keys from a reference table to a distributed one (Citus has none): dropped at cutover.
 DROPPED_AT_CUTOVER = {

@@ -57,9 +57,10 @@ async def seed(db, world) -> None:
             {"n": [1.25]},
         ),
     ]
-    for type_, who, at, payload in specs:
+    for sequence, (type_, who, at, payload) in enumerate(specs, start=1):
         db.add(
             Event(
+                sequence=sequence,
                 type=type_,
                 resource_type=type_.split(".")[0],
                 resource_id=uuid.uuid4(),
@@ -71,6 +72,7 @@ async def seed(db, world) -> None:
         )
     db.add(
         Event(
+            sequence=1,
             type="goal.created",
             resource_type="goal",
             resource_id=uuid.uuid4(),

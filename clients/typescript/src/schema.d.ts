@@ -432,6 +432,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clients/{client_id}/support-episodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A client's support episodes, newest first */
+        get: operations["listSupportEpisodes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/clients/{client_id}/support/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge a client's open support signal (clears it from the caseload)
+         * @description Announced as `client.support_cleared`. The episode stays open (`acknowledged`) until no
+         *     rule trips any more, so the same struggle is not signalled again; acknowledging it again
+         *     answers it unchanged. 409 when the client has no open signal.
+         */
+        post: operations["acknowledgeSupportSignal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/completions": {
         parameters: {
             query?: never;
@@ -762,6 +801,24 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/support-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's clinic's rules for raising support signals */
+        get: operations["getSupportRules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change the clinic's support rules (admin); null turns a rule off */
+        patch: operations["updateSupportRules"];
         trace?: never;
     };
     "/v1/templates": {
@@ -1661,6 +1718,8 @@ export interface components {
              * @description Title of the most recent scored measure.
              */
             latest_measure: string | null;
+            /** @description The client's open support signal, until the care team acknowledges it or the client recovers; null when there is none. */
+            needs_support: components["schemas"]["SupportSignal"] | null;
             /**
              * Open Discuss
              * @description Unreviewed completions the client wants to discuss.
@@ -1701,6 +1760,11 @@ export interface components {
             /** Value */
             value: number | string;
         };
+        /**
+         * ClearedBy
+         * @enum {string}
+         */
+        ClearedBy: "acknowledged" | "recovered";
         /** ClientCreate */
         ClientCreate: {
             /** Display Name */
@@ -2391,6 +2455,11 @@ export interface components {
              */
             type: "duration_minutes";
         };
+        /**
+         * EpisodeStatus
+         * @enum {string}
+         */
+        EpisodeStatus: "open" | "acknowledged" | "closed";
         /** EventRead */
         EventRead: {
             /** Client Id */
@@ -3037,6 +3106,13 @@ export interface components {
         Page_GoalRead_: {
             /** Items */
             items: components["schemas"]["GoalRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[SupportEpisodeRead] */
+        Page_SupportEpisodeRead_: {
+            /** Items */
+            items: components["schemas"]["SupportEpisodeRead"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -3823,6 +3899,180 @@ export interface components {
             longest: number;
             /** Rule */
             rule: string;
+        };
+        /**
+         * Suggestion
+         * @enum {string}
+         */
+        Suggestion: "shorter_variant" | "different_time_of_day" | "discuss_in_session";
+        /** SupportEpisodeRead */
+        SupportEpisodeRead: {
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /** Acknowledged By Id */
+            acknowledged_by_id: string | null;
+            /** @description What cleared the signal: the care team's acknowledgement, or recovery. */
+            cleared_by: components["schemas"]["ClearedBy"] | null;
+            /**
+             * Client Id
+             * Format: uuid
+             */
+            client_id: string;
+            /**
+             * Clinic Id
+             * Format: uuid
+             */
+            clinic_id: string;
+            /** Closed At */
+            closed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Opened At
+             * Format: date-time
+             */
+            opened_at: string;
+            /** Reasons */
+            reasons: components["schemas"]["SupportReason"][];
+            /** @description open (needs support), acknowledged (seen by the care team, still struggling) or closed (recovered). */
+            status: components["schemas"]["EpisodeStatus"];
+            suggestion: components["schemas"]["Suggestion"];
+            /** Suggestion Text */
+            suggestion_text: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version */
+            version: number;
+        };
+        /** SupportReason */
+        SupportReason: {
+            /** Adherence 7D */
+            adherence_7d?: number | null;
+            /** Adherence Previous 21D */
+            adherence_previous_21d?: number | null;
+            /**
+             * Count
+             * @description Occurrences in the run, or hard completions in the week.
+             */
+            count?: number | null;
+            /**
+             * Detail
+             * @example 3 occurrences in a row missed or skipped
+             */
+            detail: string;
+            rule: components["schemas"]["SupportRule"];
+            /**
+             * Since
+             * @description Local date of the first occurrence the rule counted.
+             */
+            since?: string | null;
+        };
+        /**
+         * SupportRule
+         * @enum {string}
+         */
+        SupportRule: "missed_in_a_row" | "hard_in_a_week" | "adherence_drop";
+        /** SupportRulesRead */
+        SupportRulesRead: {
+            /**
+             * Adherence Drop Below
+             * @description Raise when adherence over the last 7 local days is below this fraction of the previous 21 days'; null: off.
+             * @default 0.5
+             */
+            adherence_drop_below?: number | null;
+            /**
+             * Adherence Min Previous
+             * @description Occurrences due in the previous 21 days before the drop rule applies.
+             * @default 3
+             */
+            adherence_min_previous?: number;
+            /**
+             * Clinic Id
+             * Format: uuid
+             */
+            clinic_id: string;
+            /**
+             * Customized
+             * @description False while the clinic uses the defaults.
+             */
+            customized: boolean;
+            /**
+             * Discomfort At Least
+             * @description On the completions' 0-100 discomfort (SUDS) scale.
+             * @default 80
+             */
+            discomfort_at_least?: number;
+            /**
+             * Hard In A Week
+             * @description Hard completions within 7 local days (skipped for one of `hard_skip_reasons`, or discomfort at least `discomfort_at_least`); null: off.
+             * @default 2
+             */
+            hard_in_a_week?: number | null;
+            /** Hard Skip Reasons */
+            hard_skip_reasons?: components["schemas"]["SkipReason"][];
+            /**
+             * Missed In A Row
+             * @description Occurrences missed or skipped in a row that raise a signal; null: off.
+             * @default 3
+             */
+            missed_in_a_row?: number | null;
+            /** Updated At */
+            updated_at: string | null;
+            /**
+             * Version
+             * @description 0 while the clinic uses the defaults.
+             */
+            version: number;
+        };
+        /**
+         * SupportRulesUpdate
+         * @description Only the fields sent change; null turns a rule off.
+         */
+        SupportRulesUpdate: {
+            /** Adherence Drop Below */
+            adherence_drop_below?: number | null;
+            /** Adherence Min Previous */
+            adherence_min_previous?: number | null;
+            /** Discomfort At Least */
+            discomfort_at_least?: number | null;
+            /** Hard In A Week */
+            hard_in_a_week?: number | null;
+            /** Hard Skip Reasons */
+            hard_skip_reasons?: components["schemas"]["SkipReason"][] | null;
+            /** Missed In A Row */
+            missed_in_a_row?: number | null;
+        };
+        /**
+         * SupportSignal
+         * @description What the caseload shows of a client's open, unacknowledged support episode.
+         */
+        SupportSignal: {
+            /**
+             * Episode Id
+             * Format: uuid
+             */
+            episode_id: string;
+            /** Reasons */
+            reasons: components["schemas"]["SupportReason"][];
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            suggestion: components["schemas"]["Suggestion"];
+            /** Suggestion Text */
+            suggestion_text: string;
         };
         /** TemplateCreate */
         TemplateCreate: {
@@ -7530,6 +7780,230 @@ export interface operations {
             };
         };
     };
+    listSupportEpisodes: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: number;
+                /** @description Opaque cursor from the previous page's next_cursor. */
+                cursor?: string | null;
+                /** @description Only rows changed at or after this instant (RFC 3339 with offset). */
+                updated_since?: string | null;
+            };
+            header?: never;
+            path: {
+                client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_SupportEpisodeRead_"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    acknowledgeSupportSignal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the first answer for this key (per caller) is stored for 24 hours and replayed byte for byte with `Idempotent-Replayed: true`. Another body with the same key is 422; a retry while the first still runs is 409. Ignored by the unauthenticated token endpoints. Printable ASCII without spaces. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SupportEpisodeRead"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state, or a request with the same `Idempotency-Key` is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `If-Match` does not match the current version, or the resource changed while this request ran; fetch it and retry. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listCompletions: {
         parameters: {
             query?: {
@@ -10368,6 +10842,207 @@ export interface operations {
             /** @description Request body too large. */
             413: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSupportRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SupportRulesRead"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateSupportRules: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you last saw; a stale one answers 412 instead of overwriting. */
+                "If-Match"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SupportRulesUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SupportRulesRead"];
+                };
+            };
+            /** @description Malformed request (for example a body that is not JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `If-Match` does not match the current version, or the resource changed while this request ran; fetch it and retry. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not in the media type this operation takes (see `Accept-Post` or `Accept-Patch`, and the problem's `accepted`). */
+            415: {
+                headers: {
+                    /** @description The media type the body must have. */
+                    "Accept-Patch"?: string;
                     [name: string]: unknown;
                 };
                 content: {

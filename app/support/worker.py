@@ -17,7 +17,7 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import BigInteger, case, exists, literal, or_, select
+from sqlalchemy import case, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,7 +29,8 @@ from app.assignments.repository import overlapping
 from app.auth.models import User, UserStatus
 from app.completions.adherence import AssignmentRef, answered_occurrences, key_of, outcome
 from app.completions.models import Completion
-from app.core.outbox import Event, EventCounter
+from app.core.clinic_cursors import add_missing_cursors, claim_behind, unread
+from app.core.outbox import Event
 from app.core.time import utcnow
 from app.core.transactions import writing
 from app.support.models import ClearedBy, SupportCheck, SupportCursor, SupportEpisode
@@ -68,35 +69,14 @@ async def queue_changed_clients(
     number up to a clinic's counter (as committed) belongs to a committed event, so none is
     passed over."""
     async with writing(sessionmaker) as session:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        missing = select(EventCounter.clinic_id, literal(0, BigInteger())).where(
-            ~exists().where(SupportCursor.clinic_id == EventCounter.clinic_id)
-        )
-        await session.execute(
-            dialect.insert(SupportCursor)
-            .from_select(["clinic_id", "last_sequence"], missing)
-            .on_conflict_do_nothing(index_elements=["clinic_id"])
-        )
+        await add_missing_cursors(session, SupportCursor)
     async with writing(sessionmaker) as session:
-        due = (
-            select(SupportCursor, EventCounter.last_sequence)
-            .join(EventCounter, EventCounter.clinic_id == SupportCursor.clinic_id)
-            .where(EventCounter.last_sequence > SupportCursor.last_sequence)
-            .order_by(SupportCursor.clinic_id)
-            .limit(CLINICS_PER_ROUND)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(of=SupportCursor, skip_locked=True)
         changed: dict[tuple[uuid.UUID, uuid.UUID], datetime] = {}
-        for cursor, last in (await session.execute(due)).all():
+        for cursor, last in await claim_behind(session, SupportCursor, CLINICS_PER_ROUND):
             rows = (
                 await session.execute(
                     select(Event.sequence, Event.type, Event.client_id)
-                    .where(
-                        Event.clinic_id == cursor.clinic_id,
-                        Event.sequence > cursor.last_sequence,
-                        Event.sequence <= last,
-                    )
+                    .where(*unread(cursor, last))
                     .order_by(Event.sequence)
                     .limit(EVENTS_PER_CLINIC)
                 )

@@ -18,8 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import BigInteger, delete, exists, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,8 +26,9 @@ from app.assignments.models import Assignment, AssignmentStatus
 from app.assignments.occurrences import Timeline, load_timelines
 from app.assignments.schedules import Reminders
 from app.assignments.service import refresh_next_reminder
+from app.core.clinic_cursors import add_missing_cursors, claim_behind, unread
 from app.core.idempotency import IdempotencyRecord
-from app.core.outbox import Event, EventCounter, record_event
+from app.core.outbox import Event, record_event
 from app.core.time import utcnow
 from app.core.transactions import writing
 from app.support.worker import evaluate_support
@@ -110,19 +110,10 @@ class Worker:
         clinic's feed has its own cursor: workers fan out different clinics side by side
         (`SKIP LOCKED`), and within a clinic in its commit order."""
         async with writing(self.sessionmaker) as session:
-            await self._add_missing_cursors(session)
+            await add_missing_cursors(session, DispatchCursor)
         made = 0
         async with writing(self.sessionmaker) as session:
-            due = (
-                select(DispatchCursor, EventCounter.last_sequence)
-                .join(EventCounter, EventCounter.clinic_id == DispatchCursor.clinic_id)
-                .where(EventCounter.last_sequence > DispatchCursor.last_sequence)
-                .order_by(DispatchCursor.clinic_id)
-                .limit(CLINICS_PER_ROUND)
-            )
-            if self._postgres(session):
-                due = due.with_for_update(of=DispatchCursor, skip_locked=True)
-            cursors = [(cursor, last) for cursor, last in await session.execute(due)]
+            cursors = await claim_behind(session, DispatchCursor, CLINICS_PER_ROUND)
             if not cursors:
                 return 0
             hooks = await self._hooks_of(session, [cursor.clinic_id for cursor, _ in cursors])
@@ -130,18 +121,6 @@ class Worker:
                 made += await self._fan_out_clinic(session, cursor, last, hooks)
         self.stats["fanned_out"] += made
         return made
-
-    async def _add_missing_cursors(self, session: AsyncSession) -> None:
-        """A cursor at 0 for each clinic whose events no worker has looked at yet."""
-        dialect = postgresql if self._postgres(session) else sqlite
-        missing = select(EventCounter.clinic_id, literal(0, BigInteger())).where(
-            ~exists().where(DispatchCursor.clinic_id == EventCounter.clinic_id)
-        )
-        await session.execute(
-            dialect.insert(DispatchCursor)
-            .from_select(["clinic_id", "last_sequence"], missing)
-            .on_conflict_do_nothing(index_elements=["clinic_id"])
-        )
 
     async def _hooks_of(
         self, session: AsyncSession, clinic_ids: list[uuid.UUID]
@@ -173,11 +152,7 @@ class Worker:
         events = (
             await session.execute(
                 select(Event)
-                .where(
-                    Event.clinic_id == cursor.clinic_id,
-                    Event.sequence > cursor.last_sequence,
-                    Event.sequence <= last,
-                )
+                .where(*unread(cursor, last))
                 .order_by(Event.sequence)
                 .limit(EVENTS_PER_CLINIC)
             )

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Update, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +31,7 @@ from app.core.idempotency import IdempotencyRecord
 from app.core.outbox import Event, record_event
 from app.core.time import utcnow
 from app.core.transactions import writing
+from app.programs.worker import release_due_steps
 from app.support.worker import evaluate_support
 from app.sync.backoff import next_retry_delay, should_disable_endpoint
 from app.sync.models import DispatchCursor, SentReminder, Webhook, WebhookDelivery
@@ -45,6 +46,17 @@ DELIVERY_TIMEOUT = 10.0
 STALE_REMINDER = timedelta(hours=1)
 CLINICS_PER_ROUND = 100  # clinics one fan-out transaction takes on
 EVENTS_PER_CLINIC = 500  # events of one clinic it takes on
+
+
+def _endpoint_changed(webhook_id: uuid.UUID, *conditions: Any) -> Update:
+    """An UPDATE of one endpoint that also bumps its version (its ETag changes, as when the
+    ORM writes it), without the ORM's read-then-check of the version."""
+    return (
+        update(Webhook)
+        .where(Webhook.id == webhook_id, *conditions)
+        .values(version=Webhook.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def event_body(event: Event | None, delivery: WebhookDelivery, webhook: Webhook) -> bytes:
@@ -94,6 +106,7 @@ class Worker:
         await self.announce_reminders()
         await self.purge()
         await evaluate_support(self.sessionmaker)
+        await release_due_steps(self.sessionmaker)
         return self.stats
 
     async def run_forever(self, interval: float, stop: asyncio.Event) -> None:
@@ -205,7 +218,14 @@ class Worker:
             timeout=DELIVERY_TIMEOUT, follow_redirects=False, trust_env=False
         )
         try:
-            await asyncio.gather(*(self._deliver(client, d) for d in ids))
+            # Each attempt records its own outcome; one that fails unexpectedly must not cut
+            # the others short (their client would be closed under them).
+            outcomes = await asyncio.gather(
+                *(self._deliver(client, d) for d in ids), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    logger.error("delivery attempt failed", exc_info=outcome)
         finally:
             if self.http is None:
                 await client.aclose()
@@ -292,17 +312,23 @@ class Worker:
     async def _record(
         self, delivery_id: uuid.UUID, ok: bool, status_code: int | None, error: str | None
     ) -> None:
+        """The attempt's outcome on its delivery, and on its endpoint's failure count. Attempts
+        of one batch, and of other workers, finish at the same time: the endpoint's row is
+        changed by single statements (count, reset, disable), never read and written back."""
         now = utcnow()
         async with writing(self.sessionmaker) as session:
             delivery = await session.get(WebhookDelivery, delivery_id)
-            webhook = await session.get(Webhook, delivery.webhook_id) if delivery else None
-            if delivery is None or webhook is None:
+            if delivery is None:
                 return
             delivery.last_attempt_at, delivery.last_status_code = now, status_code
             delivery.last_error, delivery.locked_until = error, None
             if ok:
                 delivery.status, delivery.next_attempt_at = "succeeded", None
-                webhook.consecutive_failures = 0
+                await session.execute(
+                    _endpoint_changed(
+                        delivery.webhook_id, Webhook.consecutive_failures != 0
+                    ).values(consecutive_failures=0)
+                )
                 self.stats["delivered"] += 1
                 return
             self.stats["failed"] += 1
@@ -311,9 +337,21 @@ class Worker:
                 delivery.status, delivery.next_attempt_at = "failed", None
             else:
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
-            webhook.consecutive_failures += 1
-            if webhook.active and should_disable_endpoint(webhook.consecutive_failures):
-                webhook.active, webhook.disabled_at = False, now
+            failures = await session.scalar(
+                _endpoint_changed(delivery.webhook_id)
+                .values(consecutive_failures=Webhook.consecutive_failures + 1)
+                .returning(Webhook.consecutive_failures)
+            )
+            if failures is None or not should_disable_endpoint(failures):
+                return
+            disabled = await session.scalar(
+                _endpoint_changed(delivery.webhook_id, Webhook.active.is_(True))
+                .values(active=False, disabled_at=now)
+                .returning(Webhook.id)
+            )
+            if disabled is not None:  # this attempt disabled it: announced once
+                webhook = await session.get(Webhook, disabled, populate_existing=True)
+                assert webhook is not None
                 self._announce_disabled(session, webhook, "consecutive_failures")
 
     async def announce_reminders(self) -> int:

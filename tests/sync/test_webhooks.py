@@ -3,6 +3,7 @@
 import asyncio
 import json
 import socket
+import uuid
 
 import pytest
 import uvicorn
@@ -12,6 +13,7 @@ from app.core.time import utcnow
 from app.sync.models import WebhookDelivery
 from app.sync.signing import verify
 from app.sync.worker import Worker
+from tests.factories import make_webhook
 
 
 class Receiver:
@@ -219,3 +221,70 @@ async def test_two_workers_never_deliver_one_event_twice(
     ids = [e["id"] for e in receiver.events]
     assert len(ids) == 12 and len(set(ids)) == 12
     assert receiver.calls == 12
+
+
+async def claimed_deliveries(db, clinic_id, webhook_id, count: int) -> list:
+    from app.sync.models import WebhookDelivery
+
+    deliveries = [
+        WebhookDelivery(
+            clinic_id=clinic_id,
+            webhook_id=webhook_id,
+            event_id=uuid.uuid4(),
+            event_sequence=0,
+            event_type="completion.created",
+            attempts=1,
+        )
+        for _ in range(count)
+    ]
+    db.add_all(deliveries)
+    await db.commit()
+    return [d.id for d in deliveries]
+
+
+async def test_outcomes_recorded_at_once_on_one_endpoint_all_land(client, world, app, db):
+    """A batch's attempts (and other workers') finish together: a failure and a success on the
+    same endpoint are both recorded, none rolled back (and so sent again) by the other."""
+    from app.sync.models import Webhook, WebhookDelivery
+
+    webhook = await make_webhook(db, world.clinic)
+    webhook.consecutive_failures, webhook_id, clinic_id = 1, webhook.id, world.clinic.id
+    await db.commit()
+    worker = Worker(app.state.sessionmaker)
+    for _ in range(10):
+        failed, succeeded = await claimed_deliveries(db, clinic_id, webhook_id, 2)
+        await asyncio.gather(
+            worker._record(failed, False, 500, "HTTP 500"),
+            worker._record(succeeded, True, 200, None),
+        )
+        db.expire_all()
+        assert (await db.get(WebhookDelivery, succeeded)).status == "succeeded"
+        retry = await db.get(WebhookDelivery, failed)
+        assert retry.status == "pending" and retry.last_status_code == 500
+    assert (await db.get(Webhook, webhook_id)).consecutive_failures in (0, 1)
+
+
+async def test_an_endpoint_failing_from_two_attempts_at_once_is_disabled_once(
+    client, world, app, db
+):
+    from app.core.outbox import Event
+    from app.sync.backoff import DISABLE_AFTER_CONSECUTIVE_FAILURES
+    from app.sync.models import Webhook
+
+    webhook = await make_webhook(db, world.clinic)
+    webhook.consecutive_failures = DISABLE_AFTER_CONSECUTIVE_FAILURES - 1
+    await db.commit()
+    webhook_id, version = webhook.id, webhook.version
+    worker = Worker(app.state.sessionmaker)
+    first, second = await claimed_deliveries(db, world.clinic.id, webhook_id, 2)
+    await asyncio.gather(
+        worker._record(first, False, 500, "HTTP 500"),
+        worker._record(second, False, 500, "HTTP 500"),
+    )
+    db.expire_all()
+    stored = await db.get(Webhook, webhook_id)
+    assert stored.active is False and stored.disabled_at is not None
+    assert stored.consecutive_failures == DISABLE_AFTER_CONSECUTIVE_FAILURES + 1
+    assert stored.version > version  # its ETag changed with it
+    disabled = await db.scalars(select(Event).where(Event.type == "webhook.disabled"))
+    assert [e.resource_id for e in disabled] == [webhook_id]

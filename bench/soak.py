@@ -243,7 +243,8 @@ class WorkerProcess:
         self.process = subprocess.Popen(  # noqa: S603 (our own entry point)
             [str(HOMEWORK_API), "worker"],
             cwd=ROOT,
-            env=env,
+            # The app of this tree, as the API processes serve it (not the editable install's).
+            env={**env, "PYTHONPATH": str(ROOT)},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -31,7 +31,6 @@ from app.core.idempotency import IdempotencyRecord
 from app.core.outbox import Event, record_event
 from app.core.time import utcnow
 from app.core.transactions import writing
-from app.programs.worker import release_due_steps
 from app.support.worker import evaluate_support
 from app.sync.backoff import next_retry_delay, should_disable_endpoint
 from app.sync.models import DispatchCursor, SentReminder, Webhook, WebhookDelivery
@@ -106,7 +105,6 @@ class Worker:
         await self.announce_reminders()
         await self.purge()
         await evaluate_support(self.sessionmaker)
-        await release_due_steps(self.sessionmaker)
         return self.stats
 
     async def run_forever(self, interval: float, stop: asyncio.Event) -> None:

@@ -43,7 +43,8 @@ logger = logging.getLogger("homework.worker")
 LEASE = timedelta(seconds=60)
 DELIVERY_TIMEOUT = 10.0
 STALE_REMINDER = timedelta(hours=1)
-CLINICS_PER_ROUND = 100  # clinics one fan-out transaction takes on
+CLINICS_PER_BATCH = 100  # clinics one fan-out transaction takes on
+BATCHES_PER_ROUND = 20  # fan-out transactions of one worker round, at most
 EVENTS_PER_CLINIC = 500  # events of one clinic it takes on
 
 
@@ -123,13 +124,17 @@ class Worker:
         async with writing(self.sessionmaker) as session:
             await add_missing_cursors(session, DispatchCursor)
         made = 0
-        async with writing(self.sessionmaker) as session:
-            cursors = await claim_behind(session, DispatchCursor, CLINICS_PER_ROUND)
-            if not cursors:
-                return 0
-            hooks = await self._hooks_of(session, [cursor.clinic_id for cursor, _ in cursors])
-            for cursor, last in cursors:
-                made += await self._fan_out_clinic(session, cursor, last, hooks)
+        # A transaction per batch of clinics, until none is behind (or the round's share is
+        # done): clinics past the first batch are not left waiting for a quiet moment.
+        for _ in range(BATCHES_PER_ROUND):
+            async with writing(self.sessionmaker) as session:
+                cursors = await claim_behind(session, DispatchCursor, CLINICS_PER_BATCH)
+                if not cursors:
+                    break
+                clinic_ids = [cursor.clinic_id for cursor, _ in cursors]
+                hooks = await self._hooks_of(session, clinic_ids)
+                for cursor, last in cursors:
+                    made += await self._fan_out_clinic(session, cursor, last, hooks)
         self.stats["fanned_out"] += made
         return made
 

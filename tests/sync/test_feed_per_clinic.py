@@ -170,3 +170,26 @@ async def test_fan_out_keeps_a_cursor_per_clinic_and_two_workers_share_the_clini
     assert {clinic: last for clinic, last in cursors if clinic in admins} == dict.fromkeys(
         admins, 3
     )
+
+
+async def test_one_round_fans_out_every_clinic_behind_not_only_the_first_batch(
+    client, app, db, monkeypatch
+):
+    from app.sync import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "CLINICS_PER_BATCH", 2)
+    admins = await admins_of_new_clinics(db, app, 5)
+    for clinic_id in admins:
+        await make_webhook(db, await db.get(Clinic, clinic_id), event_types=["client.created"])
+    await db.commit()
+    for headers in admins.values():
+        response = await client.post(
+            "/v1/clients",
+            headers=headers,
+            json={"email": f"b-{uuid.uuid4().hex}@x.org", "display_name": "Sam"},
+        )
+        assert response.status_code == 201, response.text
+
+    assert await Worker(app.state.sessionmaker).fan_out() == 5
+    clinics = await db.scalars(select(WebhookDelivery.clinic_id))
+    assert sorted(clinics) == sorted(admins)

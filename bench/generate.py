@@ -25,7 +25,10 @@ Drops and re-creates the database, migrates it (Alembic, then the built-in templ
   diligent they are (and get less so as the episode goes on), and the `--completions` most
   likely candidates are kept. Mostly done, ~12 % skipped with reasons; moods, discomfort and
   minutes on the practices, PHQ-9 answers scored by the app's own scoring (band, risk on
-  item 9); reviews by the therapist for most completions older than a few days.
+  item 9); reviews by the therapist for most completions older than a few days;
+- then one client with two full years of homework (`add_long_history_client`, the progress
+  report's benchmark case): daily thought records, weekday breathing, weekly PHQ-9 and GAD-7,
+  two goals, achievements; made from its own seed, so nothing else changes.
 
 The clients, therapists, assignments, schedules and goals depend only on the seed, `--clients`
 and `--now`, so datasets made with different `--completions` hold the same people and
@@ -1122,6 +1125,369 @@ async def load(database_url: str, world: World, rows: list, wanted: int, timings
         await conn.close()
 
 
+# --------------------------------------------------------------------------- the long history
+
+# One client with two full years of homework (the progress report's benchmark case, issue 17:
+# "a 2-year history client at 1M completions"); the generated episodes last a year at most.
+# Made from its own seed, after everything else, so the rest of the world does not change.
+LONG_EMAIL = "client-two-years@north.bench"
+LONG_DAYS = 730
+GAD7 = "gad-7"
+
+
+def _gad7(total: int) -> tuple[str, str, int, str]:
+    from app.templates.library import get_builtin
+    from app.templates.scoring import score_responses
+    from app.templates.validation import validate_responses
+
+    total = max(0, min(21, total))
+    items = [total // 7 + (1 if n < total % 7 else 0) for n in range(7)]
+    definition = get_builtin(GAD7).definition
+    clean, errors = validate_responses(
+        definition, {f"item_{n}": v for n, v in enumerate(items, start=1)}
+    )
+    if errors:
+        raise AssertionError(f"generated GAD-7 answers do not validate: {errors}")
+    score = score_responses(definition, clean)
+    assert score is not None and score.total == total
+    return json.dumps(clean), score.model_dump_json(), total, str(score.band)
+
+
+async def add_long_history_client(database_url: str, seed: int, now: datetime) -> dict[str, Any]:
+    """Insert the two-year client into a generated dataset unless it is there; returns what
+    the manifest records of it (`long_history_client`) and the rows added per table."""
+    from app.completions.achievements import KIND_TITLES
+    from app.templates.service import builtin_template_id
+
+    dsn = plain_dsn(database_url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await conn.fetchval('SELECT id FROM "user" WHERE email = $1', LONG_EMAIL)
+        if found is not None:
+            raise SystemExit(f"{LONG_EMAIL} is there already")
+        clinic_id, clinic_name, clinic_tz = await conn.fetchrow(
+            "SELECT id, name, timezone FROM clinic ORDER BY name LIMIT 1"
+        )
+        # A therapist of the first clinic other than the benchmarked caseload's.
+        therapist = await conn.fetchval(
+            """SELECT id FROM "user" WHERE clinic_id = $1 AND role = 'therapist'
+               ORDER BY email OFFSET 1 LIMIT 1""",
+            clinic_id,
+        )
+        versions = {}
+        for slug in [*PLANS, GAD7]:
+            versions[slug] = tuple(
+                await conn.fetchrow(
+                    "SELECT v.id, v.number FROM template t JOIN template_version v "
+                    "ON v.template_id = t.id AND v.number = t.version WHERE t.id = $1",
+                    builtin_template_id(slug),
+                )
+            )
+        password_hash = await conn.fetchval(
+            """SELECT password_hash FROM "user" WHERE role = 'client' ORDER BY email LIMIT 1"""
+        )
+    finally:
+        await conn.close()
+
+    rng = random.Random(f"long-history:{seed}")
+    tz = "America/Chicago"
+    zone = ZoneInfo(tz)
+    today = now.astimezone(zone).date()
+    start = today - timedelta(days=LONG_DAYS - 1)
+    joined = local(start - timedelta(days=3), dtime(9, 30), zone)
+    person = Person(uuid7(joined, rng), 0, "client", LONG_EMAIL, "Two-Year Client", tz, joined)
+    client = Client(
+        index=CLIENTS,
+        person=person,
+        zone=zone,
+        today=today,
+        start=start,
+        end=today + timedelta(days=90),
+        ongoing=True,
+        diligence=0.9,
+        phq_day=0,  # Mondays
+        phq_start=19.0,
+        phq_slope=0.1,  # 19 (moderately severe) to about 9 (mild) in two years
+        therapist=therapist,
+    )
+    world = World(seed=seed, now=now, clinics=[(clinic_id, clinic_name, clinic_tz)])
+    world.template_versions = {slug: versions[slug] for slug in PLANS}
+    world.clients.append(client)
+    # Two goals: one reached in the first year, one under way.
+    goals = [
+        (GOALS[0], start, 4, "achieved", start + timedelta(days=300)),
+        (GOALS[3], start + timedelta(days=320), 5, "active", None),
+    ]
+    for (title, why), created_on, n_steps, status, achieved_on in goals:
+        created = local(created_on, dtime(11, 0), zone)
+        goal_id = uuid7(created, rng)
+        client.goal_id = goal_id  # the later goal is the one the practices serve
+        achieved_at = local(achieved_on, dtime(15, 0), zone) if achieved_on else None
+        done = n_steps if status == "achieved" else 2
+        world.goals.append(
+            (goal_id, clinic_id, person.id, title, "", why, None, status, achieved_at,
+             therapist, created, achieved_at or created, 2 if achieved_at else 1)
+        )  # fmt: skip
+        for pos in range(n_steps):
+            done_at = (
+                local(created_on + timedelta(days=30 * (pos + 1)), dtime(18, 0), zone)
+                if pos < done
+                else None
+            )
+            world.steps.append(
+                (uuid7(created, rng), clinic_id, goal_id, STEPS[pos], done_at is not None,
+                 done_at, pos, created, done_at or created, 2 if done_at else 1)
+            )  # fmt: skip
+    plans = [
+        (THOUGHT, "FREQ=DAILY", frozenset(range(7)), []),
+        (BREATHING, PLANS[BREATHING][0], frozenset(range(5)), ["08:00"]),
+        (PHQ9, "FREQ=WEEKLY;BYDAY=MO", frozenset({0}), []),
+        (GAD7, "FREQ=WEEKLY;BYDAY=TH", frozenset({3}), []),
+    ]
+    for slug, rule, byday, times in plans:
+        _, _, reminders, instructions = PLANS[PHQ9 if slug == GAD7 else slug]
+        created = local(start, dtime(10, rng.randint(0, 59)), zone)
+        plan = Plan(
+            index=len(world.plans),
+            id=uuid7(created, rng),
+            client=client,
+            slug=slug,
+            rule=rule,
+            times=list(times),
+            byday=byday,
+            start=start,
+            end_date=None,
+            status="active",
+            ended_at=None,
+            created_at=created,
+            reminders=reminders,
+            instructions=instructions,
+            goal_id=client.goal_id if slug in (THOUGHT, BREATHING) else None,
+        )
+        plan.next_reminder_at = plan.next_reminder(now)
+        world.plans.append(plan)
+
+    # The practices and the PHQ-9 as the generator makes them (about 85 % done or skipped),
+    # then the GAD-7's answers, 16 (severe) falling to about 6 (mild).
+    practised = World(seed=seed, now=now, clinics=world.clinics, clients=world.clients)
+    practised.plans = [p for p in world.plans if p.slug != GAD7]
+    practised.template_versions = world.template_versions
+    found = candidates(practised)
+    rows = completion_rows(practised, found, select(found, len(found.keys) * 85 // 100), -1)
+    gad = next(p for p in world.plans if p.slug == GAD7)
+    for o in gad.days(today - timedelta(days=1)):
+        if rng.random() < 0.12:
+            continue
+        day = date.fromordinal(o)
+        completed_at = local(day, dtime(rng.randint(8, 21), rng.randint(0, 59)), zone)
+        created_at = completed_at + timedelta(seconds=rng.randint(1, 90))
+        weeks = (o - start.toordinal()) / 7
+        responses, score, total, band = _gad7(round(16 - 0.1 * weeks + rng.gauss(0, 1.5)))
+        reviewed_at = completed_at + timedelta(hours=rng.uniform(2, 96))
+        reviewed_at = reviewed_at if reviewed_at < now else None
+        rows.append(
+            (uuid7(created_at, rng), clinic_id, person.id, gad.id, builtin_template_id(GAD7),
+             versions[GAD7][0], versions[GAD7][1], "measure", day, None, "done", completed_at,
+             responses, None, None, None, rng.randint(1, 4), None, False, None, None, score,
+             False, total, band, reviewed_at, therapist if reviewed_at else None, None,
+             f"{rng.getrandbits(256):064x}", created_at, reviewed_at or created_at,
+             2 if reviewed_at else 1)
+        )  # fmt: skip
+    rows.sort(key=itemgetter(_CREATED_AT))
+
+    # Achievements as the app awards them: the first completion, the first of each kind, and
+    # each time a measure moves down a severity band.
+    achievements = []
+    band_order = {
+        PHQ9: ["minimal", "mild", "moderate", "moderately_severe", "severe"],
+        GAD7: ["minimal", "mild", "moderate", "severe"],
+    }
+    labels = {"moderately_severe": "Moderately severe"}
+    slug_of = {builtin_template_id(s): s for s in [*PLANS, GAD7]}
+    last_band: dict[str, str] = {}
+    seen: set[str] = set()
+    for row in sorted(rows, key=itemgetter(11)):
+        if row[10] != "done":
+            continue
+        completion_id, kind, slug, at = row[0], row[7], slug_of[row[4]], row[11]
+        keys = []
+        if "first_completion" not in seen:
+            keys.append(("first_completion", "first_completion", "First homework done"))
+        if f"first_of_kind:{kind}" not in seen:
+            keys.append(("first_of_kind", f"first_of_kind:{kind}", KIND_TITLES[kind]))
+        band = row[24]
+        if band is not None:
+            before = last_band.get(slug)
+            if before is not None and band_order[slug].index(band) < band_order[slug].index(before):
+                name = {PHQ9: "PHQ-9", GAD7: "GAD-7"}[slug]
+                keys.append(
+                    ("measure_improved", f"measure_improved:{completion_id}",
+                     f"{name}: from {labels.get(before, before.title())} to "
+                     f"{labels.get(band, band.title())}")
+                )  # fmt: skip
+            last_band[slug] = band
+        for type_, key, title in keys:
+            seen.add(key)
+            achievements.append(
+                (uuid7(at, rng), clinic_id, person.id, type_, key, title, "completion",
+                 completion_id, at, at, at)
+            )  # fmt: skip
+
+    titles = {
+        THOUGHT: "Thought record",
+        BREATHING: "Breathing exercise",
+        PHQ9: "PHQ-9",
+        GAD7: "GAD-7",
+    }
+    minutes = {THOUGHT: 15, BREATHING: 5, PHQ9: 3, GAD7: 2}
+    kinds = {THOUGHT: "cbt_worksheet", BREATHING: "mindfulness", PHQ9: "measure", GAD7: "measure"}
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await _copy(conn, "user", (
+                "id", "clinic_id", "role", "email", "email_normalized", "display_name",
+                "timezone", "status", "password_hash", "password_changed_at", "created_at",
+                "updated_at", "version"), [
+                (person.id, clinic_id, "client", LONG_EMAIL, LONG_EMAIL, person.name, tz,
+                 "active", password_hash, joined, joined, joined, 1)
+            ])  # fmt: skip
+            await _copy(
+                conn,
+                "care_team_member",
+                ("client_id", "therapist_id", "clinic_id", "created_at"),
+                [(person.id, therapist, clinic_id, joined)],
+            )
+            await _copy(
+                conn,
+                "goal",
+                (
+                    "id",
+                    "clinic_id",
+                    "client_id",
+                    "title",
+                    "description",
+                    "why",
+                    "target_date",
+                    "status",
+                    "achieved_at",
+                    "created_by_id",
+                    "created_at",
+                    "updated_at",
+                    "version",
+                ),
+                world.goals,
+            )
+            await _copy(
+                conn,
+                "goal_step",
+                (
+                    "id",
+                    "clinic_id",
+                    "goal_id",
+                    "title",
+                    "done",
+                    "done_at",
+                    "position",
+                    "created_at",
+                    "updated_at",
+                    "version",
+                ),
+                world.steps,
+            )
+            await _copy(
+                conn,
+                "assignment",
+                (
+                    "id", "clinic_id", "client_id", "template_id", "template_version_id",
+                    "template_version", "template_kind", "title", "instructions", "goal_id",
+                    "estimated_minutes", "schedule", "reminders", "status", "first_date",
+                    "last_date", "ended_at", "created_by_id", "created_at", "updated_at",
+                    "version", "next_reminder_at",
+                ),
+                [
+                    (p.id, clinic_id, person.id, builtin_template_id(p.slug), versions[p.slug][0],
+                     versions[p.slug][1], kinds[p.slug], titles[p.slug], p.instructions,
+                     p.goal_id, minutes[p.slug], json.dumps(p.schedule()),
+                     json.dumps(p.reminders), "active", p.start, None, None, therapist,
+                     p.created_at, p.created_at, 1, p.next_reminder_at)
+                    for p in world.plans
+                ],
+            )  # fmt: skip
+            await _copy(
+                conn,
+                "assignment_schedule",
+                ("id", "clinic_id", "assignment_id", "schedule", "effective_from", "effective_to"),
+                [
+                    (uuid7(p.created_at, rng), clinic_id, p.id, json.dumps(p.schedule()),
+                     BEGINNING, None)
+                    for p in world.plans
+                ],
+            )  # fmt: skip
+            await _copy(conn, "completion", COMPLETION_COLUMNS, rows)
+            await _copy(
+                conn,
+                "achievement",
+                ("id", "clinic_id", "client_id", "type", "key", "title", "refers_to_type",
+                 "refers_to_id", "earned_at", "created_at", "updated_at"),
+                achievements,
+            )  # fmt: skip
+        for table in ("completion", "assignment", "achievement", "goal", "goal_step"):
+            await conn.execute(f"VACUUM (ANALYZE) {table}")
+    finally:
+        await conn.close()
+    days = [r[8] for r in rows]
+    return {
+        "long_history_client": {
+            "id": str(person.id),
+            "email": LONG_EMAIL,
+            "timezone": tz,
+            "first": min(days).isoformat(),
+            "last": max(days).isoformat(),
+            "completions": len(rows),
+            "therapist_id": str(therapist),
+        },
+        "added": {
+            "user": 1,
+            "assignment": len(world.plans),
+            "assignment_schedule": len(world.plans),
+            "completion": len(rows),
+            "goal": len(world.goals),
+            "goal_step": len(world.steps),
+        },
+    }
+
+
+async def ensure_long_history_client(database_url: str) -> dict[str, Any]:
+    """The dataset's two-year client, inserted when a dataset made before it existed lacks it
+    (the manifest's counts are brought up to date, so `bench.run` still finds it current)."""
+    from bench.common import read_manifest
+
+    manifest = await read_manifest(database_url)
+    if manifest is None:
+        raise SystemExit(f"{database_url}: no dataset; run `python -m bench.run` first")
+    if "long_history_client" in manifest:
+        return dict(manifest["long_history_client"])
+    log("adding the two-year client to the dataset")
+    now = datetime.fromisoformat(manifest["now"]).astimezone(UTC)
+    made = await add_long_history_client(database_url, manifest["seed"], now)
+    counts = dict(manifest["counts"])
+    for table, n in made["added"].items():
+        counts[table] += n
+    conn = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        await conn.executemany(
+            f"INSERT INTO {MANIFEST_TABLE} (key, value) VALUES ($1, $2) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [
+                ("counts", json.dumps(counts)),
+                ("long_history_client", json.dumps(made["long_history_client"])),
+            ],
+        )
+    finally:
+        await conn.close()
+    return dict(made["long_history_client"])
+
+
 async def template_versions(database_url: str) -> dict[str, tuple[uuid.UUID, int]]:
     """The latest published version of each built-in the plans use (what an assignment pins)."""
     from app.templates.service import builtin_template_id
@@ -1190,6 +1556,7 @@ def generate(
     )
 
     asyncio.run(load(database_url, world, rows, completions, timings))
+    long_history = asyncio.run(add_long_history_client(database_url, seed, now))
     timings["total_s"] = round(time.perf_counter() - started, 2)
 
     per_client = Counter(r[2] for r in rows)
@@ -1210,6 +1577,7 @@ def generate(
             "goal": len(world.goals),
             "goal_step": len(world.steps),
         },
+        "long_history_client": long_history["long_history_client"],
         "clients_in_treatment": sum(1 for cl in world.clients if cl.ongoing),
         "past_occurrences": len(found.keys),
         "done": statuses.get("done", 0),
@@ -1222,6 +1590,8 @@ def generate(
         "sample_clients": [str(c) for c in world.sample_clients],
         "timings": timings,
     }
+    for table, n in long_history["added"].items():
+        manifest["counts"][table] += n
     asyncio.run(write_manifest(database_url, manifest))
     log(
         f"  loaded in {timings['total_s']} s (create+migrate {timings['create_migrate_s']}, "

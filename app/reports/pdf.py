@@ -1,5 +1,6 @@
-"""The report as a PDF (fpdf2): one to three A4 or Letter pages, the charts embedded as vector
-graphics (the very SVGs of `?chart=`), all text selectable, the font embedded.
+"""The report as a PDF (fpdf2): one to three A4 or Letter pages, the charts drawn as vector
+graphics (`pdf_charts`: the data, colours and labels of the SVGs of `?chart=`), all text
+selectable, the font embedded.
 
 The font is DejaVu Sans, the one matplotlib ships (`mpl-data/fonts/ttf`; the Bitstream Vera
 licence lets anyone embed and redistribute it), so the charts and the text share it and nothing
@@ -12,6 +13,7 @@ import io
 import logging
 import os
 import tempfile
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 
@@ -21,15 +23,14 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import TTFFont
 
-from app.reports.charts import FONT_FAMILY, render_chart
+from app.reports import pdf_charts
+from app.reports.charts import FONT_FAMILY
 from app.reports.schemas import Audience, ChartName, ClientReport, Paper
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 REGULAR, BOLD = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
 MARGIN = 15.0  # mm
 TEXT, MUTED, RULE = (20, 20, 20), (90, 90, 90), (200, 200, 200)
-# fpdf2 says which SVG elements it skips (matplotlib's <metadata>): not worth a log line each.
-logging.getLogger("fpdf.svg").setLevel(logging.ERROR)
 logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
 
 
@@ -90,7 +91,7 @@ def _add_fonts(pdf: FPDF) -> None:
     for style, source in (("", REGULAR), ("B", BOLD)):
         key = FONT_FAMILY.lower() + style
         template = _PARSED.get(key)
-        path = _cut_font(source)
+        path = _PATHS[key] = _cut_font(source)
         if template is None:
             pdf.add_font(FONT_FAMILY, style, str(path))
             parsed = pdf.fonts[key]
@@ -101,6 +102,65 @@ def _add_fonts(pdf: FPDF) -> None:
         font.i = len(pdf.fonts) + 1
         font.ttfont = ttLib.TTFont(path, recalcTimestamp=False, lazy=True)
         pdf.fonts[key] = font
+
+
+# The fonts a document embeds, cut to the glyphs it prints, by font and glyph set: a pure
+# function of the two, so it can never be stale. fpdf2 subsets the whole font at output (a
+# third of a PDF's time); handed one already cut to the same glyphs, it subsets a few dozen.
+_SUBSETS: OrderedDict[tuple[str, tuple[str, ...]], bytes] = OrderedDict()
+_SUBSETS_KEPT = 64
+# Where a glyph set is cut from when it is new: Latin with its extensions, the punctuation and
+# the report's symbols (nearly every report), a quarter of the font, so half the work.
+COMMON = [*range(0x20, 0x250), *range(0x2000, 0x2070), 0x2192, 0x2605, 0x2610, 0x2611, 0x2713]
+_COMMON: dict[str, tuple[bytes, frozenset[str]]] = {}
+_PATHS: dict[str, Path] = {}
+
+
+def _cut(
+    font: ttLib.TTFont, glyphs: list[str] | None = None, unicodes: list[int] | None = None
+) -> bytes:
+    options = subset.Options(
+        glyph_names=True, notdef_outline=True, recommended_glyphs=True, hinting=False
+    )
+    options.layout_features = []
+    options.drop_tables += ["FFTM", "GSUB", "GPOS", "GDEF"]
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(glyphs=glyphs or [], unicodes=unicodes or [])
+    subsetter.subset(font)
+    buffer = io.BytesIO()
+    font.save(buffer)
+    return buffer.getvalue()
+
+
+def _common(key: str) -> tuple[bytes, frozenset[str]]:
+    found = _COMMON.get(key)
+    if found is None:
+        cut = _cut(ttLib.TTFont(_PATHS[key], recalcTimestamp=False), unicodes=COMMON)
+        names = frozenset(ttLib.TTFont(io.BytesIO(cut), lazy=True).getGlyphOrder())
+        found = _COMMON[key] = (cut, names)
+    return found
+
+
+def _cut_to_glyphs(pdf: FPDF) -> None:
+    for key, font in pdf.fonts.items():
+        if not isinstance(font, TTFFont):
+            continue
+        names = tuple(sorted(set(font.subset.get_all_glyph_names())))
+        cache_key = (key, names)
+        cut = _SUBSETS.get(cache_key)
+        if cut is None:
+            common, common_names = _common(key)
+            source = (
+                ttLib.TTFont(io.BytesIO(common), recalcTimestamp=False, lazy=True)
+                if common_names.issuperset(names)
+                else font.ttfont
+            )
+            cut = _SUBSETS[cache_key] = _cut(source, glyphs=list(names))
+            while len(_SUBSETS) > _SUBSETS_KEPT:
+                _SUBSETS.popitem(last=False)
+        else:
+            _SUBSETS.move_to_end(cache_key)
+        font.ttfont = ttLib.TTFont(io.BytesIO(cut), recalcTimestamp=False, lazy=True)
 
 
 class _Document(FPDF):
@@ -149,21 +209,44 @@ class _Document(FPDF):
     def line_text(
         self, text: str, size: float = 9, muted: bool = False, bold: bool = False
     ) -> None:
+        """A paragraph, wrapped at spaces to the text width. (fpdf2's `multi_cell` measures
+        each line again for every character it adds: half a long report's time.)"""
         self.set_font(FONT_FAMILY, "B" if bold else "", size)
         self.set_text_color(*(MUTED if muted else TEXT))
-        self.multi_cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        for line in self._wrap(text, self.w - self.l_margin - self.r_margin - 2 * self.c_margin):
+            self.cell(0, size * 0.5, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def _wrap(self, text: str, room: float) -> list[str]:
+        if self.get_string_width(text) <= room:
+            return [text]
+        space = self.get_string_width(" ")
+        lines: list[str] = []
+        line: list[str] = []
+        used = -space
+        for word in text.split(" "):
+            width = self.get_string_width(word)
+            if line and used + space + width > room:
+                lines.append(" ".join(line))
+                line, used = [], -space
+            while width > room:  # a word wider than the line: cut it where it fills one
+                cut = next(
+                    n for n in range(len(word), 0, -1) if self.get_string_width(word[:n]) <= room
+                )
+                lines.append(word[:cut])
+                word = word[cut:]
+                width = self.get_string_width(word)
+            line.append(word)
+            used += space + width
+        if line:
+            lines.append(" ".join(line))
+        return lines
 
     def chart(self, name: ChartName) -> None:
-        svg = render_chart(self.report, name)
-        # The SVG's size, in points, gives its height at the page's text width.
-        head = svg[:2000].decode()
-        width_pt = float(head.split('width="', 1)[1].split("pt", 1)[0])
-        height_pt = float(head.split('height="', 1)[1].split("pt", 1)[0])
-        height = self.width * height_pt / width_pt
-        if self.will_page_break(height + 2):
-            self.add_page()
-        self.image(io.BytesIO(svg), x=MARGIN, w=self.width, h=height)
-        self.ln(2)
+        for height, draw in pdf_charts.blocks(self.report, name, self.width):
+            if self.will_page_break(height + 2):
+                self.add_page()
+            draw(self, MARGIN, self.get_y())
+            self.set_y(self.get_y() + height + 2)
 
 
 def _pairs(report: ClientReport) -> list[tuple[str, str]]:
@@ -255,6 +338,7 @@ def render_pdf(report: ClientReport) -> bytes:
     _goals(doc, report)
     _achievements(doc, report)
     _to_discuss(doc, report)
+    _cut_to_glyphs(doc)
     return bytes(doc.output())
 
 
@@ -293,12 +377,25 @@ def _goals(doc: _Document, report: ClientReport) -> None:
     doc.ln(2)
 
 
+# The longest lists are cut in the PDF (a year's window would run to a fourth page); the JSON
+# report, same numbers, has them whole.
+LIST_LIMIT = 8
+
+
+def _more(doc: _Document, shown: int, total: int, what: str) -> None:
+    """`… and 8 earlier ones (all in the JSON report)`, when the list was cut."""
+    if total > shown:
+        doc.line_text(f"… and {total - shown} {what} (all in the JSON report)", muted=True)
+
+
 def _achievements(doc: _Document, report: ClientReport) -> None:
     doc.heading("Achievements in this period")
     if not report.achievements:
         doc.line_text("None in this period.", muted=True)
-    for achievement in report.achievements:
+    latest = sorted(report.achievements, key=lambda a: a.earned_at)[-LIST_LIMIT:]
+    for achievement in latest:
         doc.line_text(f"★  {achievement.title} ({achievement.earned_at.date().isoformat()})")
+    _more(doc, len(latest), len(report.achievements), "earlier ones")
     doc.ln(2)
 
 
@@ -307,8 +404,12 @@ def _to_discuss(doc: _Document, report: ClientReport) -> None:
     doc.heading("You wanted to talk about" if client_copy else "The client wants to discuss")
     if not report.to_discuss:
         doc.line_text("Nothing marked.", muted=True)
-    for item in report.to_discuss:
+    # The ones not reviewed yet first, then the latest; shown in date order.
+    chosen = sorted(report.to_discuss, key=lambda i: (not i.reviewed, i.date))[-LIST_LIMIT:]
+    shown = sorted(chosen, key=lambda i: i.date)
+    for item in shown:
         state = "" if client_copy else (" · reviewed" if item.reviewed else " · not reviewed")
         doc.line_text(f"{item.date.isoformat()} · {item.title} ({item.status}){state}", bold=True)
         if item.note:
             doc.line_text(f"“{item.note}”", size=8.5, muted=True)
+    _more(doc, len(shown), len(report.to_discuss), "more")

@@ -2,6 +2,7 @@
 a time per process (they share process-wide state: rcParams, font caches), so that the event
 loop serves other requests meanwhile."""
 
+import gc
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,16 +14,33 @@ from app.reports.pdf import render_pdf
 from app.reports.schemas import ChartName, ClientReport
 
 _RENDERING = threading.Lock()
+_first = True
 
 
-def _locked(function: Callable[..., bytes], *args: Any) -> bytes:
+def rendered(function: Callable[..., bytes], *args: Any) -> bytes:
+    """One rendering, then a collection of the young generations. A chart's figure is a web of
+    reference cycles: collected while it is young, that costs a few milliseconds; left to age,
+    the figures bring on a full collection of the whole process (over 100 ms with the app
+    loaded) every few dozen renderings, which was most of the tail.
+
+    The process's first rendering loads what lives as long as the process (matplotlib's font
+    manager and caches, ~100k objects): it is frozen then, as the start-up heap is
+    (`app.main.tune_garbage_collector`), so that full collections stop walking it."""
+    global _first
     with _RENDERING:
-        return function(*args)
+        content = function(*args)
+        if _first:
+            _first = False
+            gc.collect()
+            gc.freeze()
+            return content
+    gc.collect(1)
+    return content
 
 
 async def pdf_of(report: ClientReport) -> bytes:
-    return await anyio.to_thread.run_sync(_locked, render_pdf, report)
+    return await anyio.to_thread.run_sync(rendered, render_pdf, report)
 
 
 async def svg_of(report: ClientReport, chart: ChartName) -> bytes:
-    return await anyio.to_thread.run_sync(_locked, render_chart, report, chart)
+    return await anyio.to_thread.run_sync(rendered, render_chart, report, chart)

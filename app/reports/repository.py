@@ -7,14 +7,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment
 from app.auth.models import User
 from app.clinics.models import CareTeamMember, Clinic
 from app.completions.models import Achievement, Completion, CompletionStatus
-from app.goals.models import Goal, GoalStatus
+from app.goals.models import Goal, GoalStatus, GoalStep
+from app.goals.service import steps_of
 from app.templates.definitions import ScoreBand, TemplateDefinition
 from app.templates.models import Template, TemplateVersion
 
@@ -46,46 +47,47 @@ async def care_team(session: AsyncSession, client: User) -> tuple[Clinic, list[U
     return clinic, therapists
 
 
-async def practice_by_day(
+async def days_of(
     session: AsyncSession, client_id: uuid.UUID, start: date, end: date
-) -> dict[date, DayPractice]:
+) -> tuple[dict[date, DayPractice], dict[date, list[str]]]:
+    """Per local day of the window: the done completions' minutes and mood sums and counts,
+    and the reasons given for the day's skips; one statement, grouped by day and reason."""
+    done = Completion.status == CompletionStatus.done
+    reason = case(
+        (Completion.status == CompletionStatus.skipped, Completion.skip_reason), else_=None
+    )
     rows = await session.execute(
         select(
             Completion.occurrence_date,
-            func.coalesce(func.sum(Completion.duration_minutes), 0),
-            func.coalesce(func.sum(Completion.mood_before), 0),
-            func.count(Completion.mood_before),
-            func.coalesce(func.sum(Completion.mood_after), 0),
-            func.count(Completion.mood_after),
+            reason,
+            func.coalesce(func.sum(case((done, Completion.duration_minutes))), 0),
+            func.coalesce(func.sum(case((done, Completion.mood_before))), 0),
+            func.count(case((done, Completion.mood_before))),
+            func.coalesce(func.sum(case((done, Completion.mood_after))), 0),
+            func.count(case((done, Completion.mood_after))),
+            func.count(case((done, 1))),
         )
         .where(
             Completion.client_id == client_id,
             Completion.occurrence_date.between(start, end),
-            Completion.status == CompletionStatus.done,
+            Completion.status.in_((CompletionStatus.done, CompletionStatus.skipped)),
         )
-        .group_by(Completion.occurrence_date)
+        .group_by(Completion.occurrence_date, reason)
+        .order_by(Completion.occurrence_date, reason)
     )
-    return {day: DayPractice(*(int(value or 0) for value in sums)) for day, *sums in rows}
-
-
-async def skip_reasons_by_day(
-    session: AsyncSession, client_id: uuid.UUID, start: date, end: date
-) -> dict[date, list[str]]:
-    rows = await session.execute(
-        select(Completion.occurrence_date, Completion.skip_reason)
-        .where(
-            Completion.client_id == client_id,
-            Completion.occurrence_date.between(start, end),
-            Completion.status == CompletionStatus.skipped,
-            Completion.skip_reason.is_not(None),
-        )
-        .group_by(Completion.occurrence_date, Completion.skip_reason)
-        .order_by(Completion.occurrence_date, Completion.skip_reason)
-    )
-    found: defaultdict[date, list[str]] = defaultdict(list)
-    for day, reason in rows:
-        found[day].append(str(reason))
-    return dict(found)
+    practice: dict[date, DayPractice] = {}
+    reasons: defaultdict[date, list[str]] = defaultdict(list)
+    for day, skip_reason, minutes, before, before_n, after, after_n, done_n in rows:
+        if done_n:
+            found = practice.setdefault(day, DayPractice())
+            found.minutes += int(minutes or 0)
+            found.mood_before_sum += int(before or 0)
+            found.mood_before_n += int(before_n)
+            found.mood_after_sum += int(after or 0)
+            found.mood_after_n += int(after_n)
+        if skip_reason is not None:
+            reasons[day].append(str(skip_reason))
+    return practice, dict(reasons)
 
 
 _BANDS: dict[uuid.UUID, list[ScoreBand]] = {}
@@ -141,11 +143,28 @@ async def risk_flagged(
     ]
 
 
+@dataclass
+class Discussed:
+    id: uuid.UUID
+    occurrence_date: date
+    status: CompletionStatus
+    reviewed: bool
+    note: str | None
+    title: str
+
+
 async def to_discuss(
     session: AsyncSession, client_id: uuid.UUID, start: date, end: date, limit: int = 50
-) -> list[tuple[Completion, str]]:
+) -> list[Discussed]:
     rows = await session.execute(
-        select(Completion, Assignment.title)
+        select(
+            Completion.id,
+            Completion.occurrence_date,
+            Completion.status,
+            Completion.reviewed_at.is_not(None),
+            Completion.note,
+            Assignment.title,
+        )
         .join(Assignment, Assignment.id == Completion.assignment_id)
         .where(
             Completion.client_id == client_id,
@@ -155,11 +174,16 @@ async def to_discuss(
         .order_by(Completion.occurrence_date, Completion.completed_at, Completion.id)
         .limit(limit)
     )
-    return [(completion, title) for completion, title in rows.all()]
+    return [Discussed(*row) for row in rows.all()]
 
 
-async def goals_of(session: AsyncSession, client_id: uuid.UUID) -> list[Goal]:
-    return list(
+async def goals_of(
+    session: AsyncSession, client_id: uuid.UUID
+) -> list[tuple[Goal, list[GoalStep]]]:
+    """The client's goals (not the abandoned ones) with their steps: two statements. (Not the
+    goals service's `goal_reads`, whose 30-day adherence of the linked assignments the report
+    does not show and which cost three more.)"""
+    goals = list(
         (
             await session.execute(
                 select(Goal)
@@ -168,6 +192,8 @@ async def goals_of(session: AsyncSession, client_id: uuid.UUID) -> list[Goal]:
             )
         ).scalars()
     )
+    steps = await steps_of(session, [g.id for g in goals])
+    return [(goal, steps[goal.id]) for goal in goals]
 
 
 async def achievements_between(

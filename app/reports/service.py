@@ -7,6 +7,7 @@ same report, and so the same PDF and SVG bytes (see `render.py`).
 """
 
 import uuid
+from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import User
 from app.completions.adherence import Counts
 from app.core.errors import Unprocessable, field_error
-from app.goals.service import goal_reads
 from app.metrics.schemas import ClientMetrics, Granularity
 from app.metrics.service import client_metrics_by_day
 from app.reports import repository
@@ -141,8 +141,14 @@ def _weeks(
     metrics: ClientMetrics, practice: dict[date, repository.DayPractice]
 ) -> list[ReportWeek]:
     weeks = []
-    for period in metrics.series:
-        days = [p for d, p in practice.items() if period.period_start <= d <= period.period_end]
+    by_period: defaultdict[int, list[repository.DayPractice]] = defaultdict(list)
+    if metrics.series:
+        first = metrics.series[0].period_start
+        length = (metrics.series[0].period_end - first).days + 1  # every period but the last
+        for day, done in practice.items():
+            by_period[min((day - first).days // length, len(metrics.series) - 1)].append(done)
+    for index, period in enumerate(metrics.series):
+        days = by_period[index]
         before_n = sum(p.mood_before_n for p in days)
         after_n = sum(p.mood_after_n for p in days)
         weeks.append(
@@ -296,8 +302,7 @@ async def build_report(
         session, client, start, end, Granularity.week, now
     )
     clinic, therapists = await repository.care_team(session, client)
-    reasons = await repository.skip_reasons_by_day(session, client.id, start, end)
-    practice = await repository.practice_by_day(session, client.id, start, end)
+    practice, reasons = await repository.days_of(session, client.id, start, end)
     template_ids = [m.template_id for m in metrics.measures]
     bands = await repository.bands_of(session, template_ids)
     clinician = audience is Audience.clinician
@@ -332,7 +337,7 @@ async def build_report(
                 else None,
             )
         )
-    goals = await goal_reads(session, await repository.goals_of(session, client.id))
+    goals = await repository.goals_of(session, client.id)
     window_start = datetime.combine(start, time(), zone)
     window_end = datetime.combine(end + timedelta(days=1), time(), zone)
     achievements = await repository.achievements_between(
@@ -359,12 +364,13 @@ async def build_report(
                 title=g.title,
                 status=g.status,
                 target_date=g.target_date,
-                steps_done=g.progress.steps_done,
-                steps_total=g.progress.steps_total,
-                step_progress=g.progress.step_progress,
-                steps=[ReportStep(title=s.title, done=s.done) for s in g.steps],
+                steps_done=sum(s.done for s in steps),
+                steps_total=len(steps),
+                # As the goals' own `progress.step_progress`.
+                step_progress=round(sum(s.done for s in steps) / len(steps), 4) if steps else None,
+                steps=[ReportStep(title=s.title, done=s.done) for s in steps],
             )
-            for g in goals
+            for g, steps in goals
         ],
         achievements=[
             ReportAchievement(
@@ -376,12 +382,12 @@ async def build_report(
             DiscussItem(
                 completion_id=c.id,
                 date=c.occurrence_date,
-                title=title,
+                title=c.title,
                 status=c.status.value,
-                reviewed=c.reviewed_at is not None,
+                reviewed=c.reviewed,
                 note=_shorten(c.note),
             )
-            for c, title in discuss
+            for c in discuss
         ],
         risk_flagged=len(flagged) if clinician else None,
         charts=list(ChartName),

@@ -178,6 +178,27 @@ async def test_the_pdf_renders_to_pages_whose_numbers_are_the_metrics(
     assert "Risk-flagged completions 1" in text
 
 
+async def test_the_pdf_draws_its_charts_as_vectors_with_selectable_text(client, world, history):
+    response = await _report(client, world, accept=PDF)
+    reader = PdfReader(io.BytesIO(response.content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    # The charts' titles, legends, severity bands and point labels are text in the PDF...
+    for label in (
+        "Homework, day by day",
+        "Done (10)",
+        "PHQ-9 total",
+        "Moderately severe",
+        "Risk flag (item 9)",
+        "Minutes practised per week",
+        "Discomfort, SUDS (0-100)",
+    ):
+        assert label in text, label
+    # ...and nothing is a picture: no image XObjects on any page.
+    for page in reader.pages:
+        xobjects = page["/Resources"].get("/XObject", {})
+        assert all(x.get_object()["/Subtype"] != "/Image" for x in xobjects.values())
+
+
 async def test_letter_paper_by_parameter_and_by_the_clinic_zone(client, world, history, tmp_path):
     response = await _report(client, world, accept=PDF, paper="letter")
     box = PdfReader(io.BytesIO(response.content)).pages[0].mediabox
@@ -351,3 +372,32 @@ async def test_the_fhir_record_holds_the_latest_report_as_a_pdf_document(client,
         "/v1/fhir/DocumentReference", params={"patient": "x"}, headers=world.auth("therapist")
     )
     assert bad.status_code == 422
+
+
+async def test_long_lists_are_cut_in_the_pdf_and_whole_in_the_json(client, world, history):
+    """A year's window may hold dozens of items to discuss: the PDF shows the ones not reviewed
+    yet and the latest, says how many it left out, and keeps to three pages."""
+    from app.reports.pdf import LIST_LIMIT, render_pdf
+    from app.reports.schemas import ClientReport
+
+    body = (await _report(client, world)).json()
+    # The answer names the window `from` and `to` (serialization aliases of the model).
+    body |= {"from_date": body.pop("from"), "to_date": body.pop("to")}
+    body["metrics"] |= {
+        "from_date": body["metrics"].pop("from"),
+        "to_date": body["metrics"].pop("to"),
+    }
+    report = ClientReport.model_validate(body)
+    (item,) = report.to_discuss
+    many = [
+        item.model_copy(update={"date": item.date.replace(day=day), "reviewed": day != 3})
+        for day in range(1, 21)
+    ]
+    content = render_pdf(report.model_copy(update={"to_discuss": many}))
+    reader = PdfReader(io.BytesIO(content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert len(reader.pages) <= 3
+    assert f"… and {20 - LIST_LIMIT} more (all in the JSON report)" in text
+    assert item.date.replace(day=3).isoformat() in text  # not reviewed: kept
+    assert item.date.replace(day=20).isoformat() in text  # the latest: kept
+    assert item.date.replace(day=1).isoformat() + " ·" not in text  # an old reviewed one: cut

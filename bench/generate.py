@@ -142,6 +142,31 @@ COMPLETION_COLUMNS = (
 )  # fmt: skip
 _CREATED_AT = COMPLETION_COLUMNS.index("created_at")
 
+# The columns each generator writes of these tables (COPY), shared by the dataset's clients and
+# the long-history client.
+GOAL_COLUMNS = (
+    "id", "clinic_id", "client_id", "title", "description", "why", "target_date", "status",
+    "achieved_at", "created_by_id", "created_at", "updated_at", "version",
+)  # fmt: skip
+STEP_COLUMNS = (
+    "id", "clinic_id", "goal_id", "title", "done", "done_at", "position", "created_at",
+    "updated_at", "version",
+)  # fmt: skip
+ASSIGNMENT_COLUMNS = (
+    "id", "clinic_id", "client_id", "template_id", "template_version_id", "template_version",
+    "template_kind", "title", "instructions", "goal_id", "estimated_minutes", "schedule",
+    "reminders", "status", "first_date", "last_date", "ended_at", "created_by_id", "created_at",
+    "updated_at", "version", "next_reminder_at",
+)  # fmt: skip
+SCHEDULE_COLUMNS = (
+    "id", "clinic_id", "assignment_id", "schedule", "effective_from", "effective_to",
+)  # fmt: skip
+
+
+async def _copy_goals(conn: Any, world: Any) -> None:
+    await _copy(conn, "goal", GOAL_COLUMNS, world.goals)
+    await _copy(conn, "goal_step", STEP_COLUMNS, world.steps)
+
 
 def log(message: str) -> None:
     print(message, flush=True)
@@ -970,43 +995,7 @@ async def load(database_url: str, world: World, rows: list, wanted: int, timings
                 ("id", "clinic_id", "client_id", "system", "value"),
                 world.external_ids,
             )
-            await _copy(
-                conn,
-                "goal",
-                (
-                    "id",
-                    "clinic_id",
-                    "client_id",
-                    "title",
-                    "description",
-                    "why",
-                    "target_date",
-                    "status",
-                    "achieved_at",
-                    "created_by_id",
-                    "created_at",
-                    "updated_at",
-                    "version",
-                ),
-                world.goals,
-            )
-            await _copy(
-                conn,
-                "goal_step",
-                (
-                    "id",
-                    "clinic_id",
-                    "goal_id",
-                    "title",
-                    "done",
-                    "done_at",
-                    "position",
-                    "created_at",
-                    "updated_at",
-                    "version",
-                ),
-                world.steps,
-            )
+            await _copy_goals(conn, world)
             titles = {THOUGHT: "Thought record", BREATHING: "Breathing exercise", PHQ9: "PHQ-9"}
             minutes = {THOUGHT: 15, BREATHING: 5, PHQ9: 3}
             kinds = {THOUGHT: "cbt_worksheet", BREATHING: "mindfulness", PHQ9: "measure"}
@@ -1054,36 +1043,13 @@ async def load(database_url: str, world: World, rows: list, wanted: int, timings
             await _copy(
                 conn,
                 "assignment",
-                (
-                    "id",
-                    "clinic_id",
-                    "client_id",
-                    "template_id",
-                    "template_version_id",
-                    "template_version",
-                    "template_kind",
-                    "title",
-                    "instructions",
-                    "goal_id",
-                    "estimated_minutes",
-                    "schedule",
-                    "reminders",
-                    "status",
-                    "first_date",
-                    "last_date",
-                    "ended_at",
-                    "created_by_id",
-                    "created_at",
-                    "updated_at",
-                    "version",
-                    "next_reminder_at",
-                ),
+                ASSIGNMENT_COLUMNS,
                 assignments,
             )
             await _copy(
                 conn,
                 "assignment_schedule",
-                ("id", "clinic_id", "assignment_id", "schedule", "effective_from", "effective_to"),
+                SCHEDULE_COLUMNS,
                 schedules,
             )
             await _copy(
@@ -1168,12 +1134,14 @@ async def add_long_history_client(database_url: str, seed: int, now: datetime) -
         clinic_id, clinic_name, clinic_tz = await conn.fetchrow(
             "SELECT id, name, timezone FROM clinic ORDER BY name LIMIT 1"
         )
-        # A therapist of the first clinic other than the benchmarked caseload's.
-        therapist = await conn.fetchval(
+        # A therapist of the first clinic other than the benchmarked caseload's (that one when
+        # a small dataset has no other).
+        therapists = await conn.fetch(
             """SELECT id FROM "user" WHERE clinic_id = $1 AND role = 'therapist'
-               ORDER BY email OFFSET 1 LIMIT 1""",
+               ORDER BY email LIMIT 2""",
             clinic_id,
         )
+        therapist = therapists[-1]["id"]
         versions = {}
         for slug in [*PLANS, GAD7]:
             versions[slug] = tuple(
@@ -1357,53 +1325,11 @@ async def add_long_history_client(database_url: str, seed: int, now: datetime) -
                 ("client_id", "therapist_id", "clinic_id", "created_at"),
                 [(person.id, therapist, clinic_id, joined)],
             )
-            await _copy(
-                conn,
-                "goal",
-                (
-                    "id",
-                    "clinic_id",
-                    "client_id",
-                    "title",
-                    "description",
-                    "why",
-                    "target_date",
-                    "status",
-                    "achieved_at",
-                    "created_by_id",
-                    "created_at",
-                    "updated_at",
-                    "version",
-                ),
-                world.goals,
-            )
-            await _copy(
-                conn,
-                "goal_step",
-                (
-                    "id",
-                    "clinic_id",
-                    "goal_id",
-                    "title",
-                    "done",
-                    "done_at",
-                    "position",
-                    "created_at",
-                    "updated_at",
-                    "version",
-                ),
-                world.steps,
-            )
+            await _copy_goals(conn, world)
             await _copy(
                 conn,
                 "assignment",
-                (
-                    "id", "clinic_id", "client_id", "template_id", "template_version_id",
-                    "template_version", "template_kind", "title", "instructions", "goal_id",
-                    "estimated_minutes", "schedule", "reminders", "status", "first_date",
-                    "last_date", "ended_at", "created_by_id", "created_at", "updated_at",
-                    "version", "next_reminder_at",
-                ),
+                ASSIGNMENT_COLUMNS,
                 [
                     (p.id, clinic_id, person.id, builtin_template_id(p.slug), versions[p.slug][0],
                      versions[p.slug][1], kinds[p.slug], titles[p.slug], p.instructions,
@@ -1416,7 +1342,7 @@ async def add_long_history_client(database_url: str, seed: int, now: datetime) -
             await _copy(
                 conn,
                 "assignment_schedule",
-                ("id", "clinic_id", "assignment_id", "schedule", "effective_from", "effective_to"),
+                SCHEDULE_COLUMNS,
                 [
                     (uuid7(p.created_at, rng), clinic_id, p.id, json.dumps(p.schedule()),
                      BEGINNING, None)

@@ -13,6 +13,7 @@ from app.completions import router as completions_router
 from app.fhir import router as fhir_router
 from app.goals import router as goals_router
 from app.metrics import router as metrics_router
+from app.programs import router as programs_router
 from app.records import router as records_router
 from app.reports import router as reports_router
 from app.support import router as support_router
@@ -28,6 +29,7 @@ for module in (
     api_clients_router,
     templates_router,
     assignments_router,
+    programs_router,
     completions_router,
     goals_router,
     agenda_router,

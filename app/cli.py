@@ -22,6 +22,7 @@ def migrate_and_sync(settings: Settings) -> int:
     """Alembic to head, then the reference data the code ships (the built-in templates)."""
     from app.core.db import create_engine, create_sessionmaker
     from app.core.migrations import upgrade
+    from app.programs.service import sync_builtins as sync_builtin_programs
     from app.templates.service import sync_builtins
 
     upgrade(settings.database_url, pooler=settings.database_pooler)
@@ -30,7 +31,8 @@ def migrate_and_sync(settings: Settings) -> int:
         engine = create_engine(settings)
         try:
             async with create_sessionmaker(engine)() as session, session.begin():
-                return await sync_builtins(session)
+                # Programs pin the built-in templates' versions: templates first.
+                return await sync_builtins(session) + await sync_builtin_programs(session)
         finally:
             await engine.dispose()
 

@@ -7,6 +7,7 @@ from app.completions import models as completion_models
 from app.core import audit, idempotency, outbox
 from app.core.models import Base
 from app.goals import models as goal_models
+from app.programs import models as program_models
 from app.support import models as support_models
 from app.sync import models as sync_models
 from app.templates import models as template_models
@@ -23,6 +24,7 @@ __all__ = [
     "idempotency",
     "metadata",
     "outbox",
+    "program_models",
     "support_models",
     "sync_models",
     "template_models",

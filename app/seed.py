@@ -25,6 +25,7 @@ from app.core.passwords import hash_password, hash_secret
 from app.core.time import utcnow
 from app.goals.schemas import GoalCreate
 from app.goals.service import create_goal
+from app.programs.service import sync_builtins as sync_builtin_programs
 from app.templates.library import get_builtin
 from app.templates.service import builtin_template_id, sync_builtins
 
@@ -273,6 +274,7 @@ async def seed_demo(
     password_hash = await hash_password(password)
     async with sessionmaker() as session, session.begin():
         await sync_builtins(session)
+        await sync_builtin_programs(session)
         await seed_people(session, password, password_hash, world)
         await seed_api_client(session, world)
         await seed_homework(session, world)

@@ -47,11 +47,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Asyn
 
 async def _sync_builtins(url: str) -> None:
     from app.core.db import create_engine, create_sessionmaker
+    from app.programs.service import sync_builtins as sync_builtin_programs
     from app.templates.service import sync_builtins
 
     engine = create_engine(make_settings(url))
     async with create_sessionmaker(engine)() as session, session.begin():
         await sync_builtins(session)
+        await sync_builtin_programs(session)
     await engine.dispose()
 
 
@@ -69,12 +71,16 @@ async def app(settings: Settings) -> AsyncIterator[object]:
 
 async def empty_all_tables(application: object) -> None:
     """Every row a test made goes; the built-in library (reference data) stays."""
+    from app.programs.models import Program, ProgramVersion
     from app.templates.models import BUILTIN_OWNER, Template, TemplateVersion
 
     builtin_ids = select(Template.id).where(Template.owner == BUILTIN_OWNER)
+    builtin_programs = select(Program.id).where(Program.owner == BUILTIN_OWNER)
     keep = {
         "template": Template.owner != BUILTIN_OWNER,
         "template_version": TemplateVersion.template_id.not_in(builtin_ids),
+        "program": Program.owner != BUILTIN_OWNER,
+        "program_version": ProgramVersion.program_id.not_in(builtin_programs),
     }
     async with application.state.engine.begin() as connection:  # type: ignore[attr-defined]
         # The audit table is append-only; a permit row lets this transaction clear it.

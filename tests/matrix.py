@@ -25,6 +25,7 @@ from tests.factories import (
     make_goal,
     make_user,
     make_webhook,
+    principal_of,
     put_on_care_team,
     unique_email,
 )
@@ -180,6 +181,45 @@ def _new_assignment(world: World, principal: str) -> dict[str, Any]:
             "times": ["08:00"],
         },
     }
+
+
+def _program_body(steps: int = 1) -> dict[str, Any]:
+    first = {
+        "template_id": str(builtin_template_id("thought-record")),
+        "schedule": {"rrule": "FREQ=DAILY", "days": 7},
+        "release": {"type": "immediately"},
+    }
+    later = first | {"release": {"type": "after_previous_completed"}, "optional": True}
+    return {"title": "Program", "steps": [first] + [later] * (steps - 1)}
+
+
+async def a_clinic_program(world: World, db: AsyncSession) -> dict[str, str]:
+    from app.programs.schemas import ProgramCreate
+    from app.programs.service import create_program
+
+    body = ProgramCreate.model_validate({"slug": f"p-{uuid.uuid4().hex[:8]}"} | _program_body())
+    program, _ = await create_program(db, principal_of(world.therapist), body)
+    await db.commit()
+    return {"program_id": str(program.id), "version": "1"}
+
+
+async def a_fresh_enrolment(world: World, db: AsyncSession) -> dict[str, str]:
+    """`client` enrolled (by `therapist`) in a fresh program whose optional step 2 is locked."""
+    from app.programs.schemas import EnrolmentCreate, ProgramCreate
+    from app.programs.service import create_program, enrol
+
+    therapist = principal_of(world.therapist)
+    body = ProgramCreate.model_validate({"slug": f"p-{uuid.uuid4().hex[:8]}"} | _program_body(2))
+    program, _ = await create_program(db, therapist, body)
+    enrolment = await enrol(db, therapist, program.id, EnrolmentCreate(client_id=world.client.id))
+    await db.commit()
+    return {"enrolment_id": str(enrolment.id), "position": "2"}
+
+
+def clinic_program(ok: int) -> dict[str, int]:
+    """A clinic program, as a clinic template: its clinic's staff (and API clients with the
+    scope); a client only once enrolled in it; another clinic 404."""
+    return expect(404, admin=ok, therapist=ok, therapist_other=ok, api_full=ok, api_none=403)
 
 
 # A clinic template: every member of its clinic sees it; a client only once it is assigned.
@@ -512,6 +552,62 @@ CASES: list[Case] = [
         "GET",
         "/v1/caseload",
         expect(200, client=403, client_other=403, other_client=403, api_none=403),
+    ),
+    Case("GET", "/v1/programs", expect(200, api_none=403)),
+    Case(
+        "POST",
+        "/v1/programs",
+        expect(201, client=403, client_other=403, other_client=403, api_none=403),
+        json=lambda w, p: {"slug": f"p-{uuid.uuid4().hex[:8]}"} | _program_body(),
+    ),
+    Case("GET", "/v1/programs/{program_id}", clinic_program(200), params=a_clinic_program),
+    Case(
+        "PATCH",
+        "/v1/programs/{program_id}",
+        clinic_template_write(200),
+        params=a_clinic_program,
+        json=lambda w, p: {"title": "Program, revised"},
+    ),
+    Case(
+        "GET",
+        "/v1/programs/{program_id}/versions/{version}",
+        clinic_program(200),
+        params=a_clinic_program,
+    ),
+    Case(
+        "POST",
+        "/v1/programs/{program_id}/enrolments",
+        own_client_staff_write(201),
+        params=a_clinic_program,
+        json=lambda w, p: {"client_id": str(w.client.id)},
+        note="therapist_other: the client is not on their care team",
+    ),
+    Case("GET", "/v1/enrolments", expect(200, api_none=403)),
+    Case(
+        "GET",
+        "/v1/fhir/PlanDefinition/{program_id}",
+        clinic_template_write(200),
+        params=a_clinic_program,
+    ),
+    Case(
+        "GET",
+        "/v1/fhir/CarePlan/{enrolment_id}",
+        own_client_staff_write(),
+        params=a_fresh_enrolment,
+    ),
+    Case("GET", "/v1/enrolments/{enrolment_id}", own_client_read(), params=a_fresh_enrolment),
+    Case(
+        "PATCH",
+        "/v1/enrolments/{enrolment_id}",
+        own_client_staff_write(),
+        params=a_fresh_enrolment,
+        json=lambda w, p: {"status": "paused"},
+    ),
+    Case(
+        "POST",
+        "/v1/enrolments/{enrolment_id}/steps/{position}/skip",
+        own_client_staff_write(),
+        params=a_fresh_enrolment,
     ),
     Case(
         "GET",

@@ -44,6 +44,12 @@ class Assignment(Entity, Base):
         ForeignKey("goal.id", ondelete="SET NULL"), default=None, index=True
     )
     estimated_minutes: Mapped[int] = mapped_column(Integer)
+    # The program enrolment whose step this is (programs live a floor above and are named, not
+    # imported): a completion reads it with the assignment, so homework outside a program pays
+    # nothing for program releases.
+    enrolment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("enrolment.id", ondelete="SET NULL"), default=None, index=True
+    )
     # The current schedule (time zone resolved) and reminders; history is in assignment_schedule.
     schedule: Mapped[dict[str, Any]]
     reminders: Mapped[dict[str, Any]]

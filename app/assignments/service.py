@@ -27,7 +27,7 @@ from app.core.errors import Conflict, Unprocessable, field_error
 from app.core.outbox import emit
 from app.core.pagination import ListParams, Page, SortKey, paginate_rows
 from app.core.time import utcnow
-from app.templates.models import TemplateStatus
+from app.templates.models import TemplateStatus, TemplateVersion
 from app.templates.repository import (
     TemplateVersionNotFound,
     definition_of,
@@ -154,26 +154,58 @@ async def _add_assignment(
             "The template has no such version.",
             errors=[field_error(["body", "template_version"], "No such version", "not_found")],
         ) from None
-    definition = definition_of(version)
     if body.goal_id is not None:
         await _check_goal(session, body.goal_id, client.id)
-    schedule = body.schedule.resolved(client.timezone)
-    assignment = Assignment(
+    return await insert_assignment(
+        session,
         clinic_id=client.clinic_id,
         client_id=client.id,
-        template_id=template.id,
+        version=version,
+        title=body.title,
+        instructions=body.instructions,
+        estimated_minutes=body.estimated_minutes,
+        schedule=body.schedule.resolved(client.timezone),
+        reminders=body.reminders,
+        goal_id=body.goal_id,
+        created_by_id=None if principal.is_api_client else principal.id,
+    )
+
+
+async def insert_assignment(
+    session: AsyncSession,
+    *,
+    clinic_id: uuid.UUID,
+    client_id: uuid.UUID,
+    version: TemplateVersion,
+    title: str | None,
+    instructions: str,
+    estimated_minutes: int | None,
+    schedule: ScheduleRead,
+    reminders: Reminders,
+    goal_id: uuid.UUID | None = None,
+    enrolment_id: uuid.UUID | None = None,
+    created_by_id: uuid.UUID | None = None,
+) -> Assignment:
+    """Store an assignment of a template version whose access was checked by the caller (a
+    request's, or a program step released by a completion or the worker)."""
+    definition = definition_of(version)
+    assignment = Assignment(
+        clinic_id=clinic_id,
+        client_id=client_id,
+        template_id=version.template_id,
         template_version_id=version.id,
         template_version=version.number,
         template_kind=definition.kind,
-        title=body.title or definition.title,
-        instructions=body.instructions,
-        goal_id=body.goal_id,
-        estimated_minutes=body.estimated_minutes or definition.estimated_minutes,
+        title=title or definition.title,
+        instructions=instructions,
+        goal_id=goal_id,
+        enrolment_id=enrolment_id,
+        estimated_minutes=estimated_minutes or definition.estimated_minutes,
         schedule=schedule.model_dump(mode="json"),
-        reminders=body.reminders.model_dump(mode="json"),
+        reminders=reminders.model_dump(mode="json"),
         first_date=schedule.start_date,
         last_date=last_date_of(schedule),
-        created_by_id=None if principal.is_api_client else principal.id,
+        created_by_id=created_by_id,
     )
     session.add(assignment)
     await session.flush()

@@ -86,6 +86,10 @@ AdminReader = Annotated[Principal, Depends(Policy(ADMINS, READ))]
 AdminWriter = Annotated[Principal, Depends(Policy(ADMINS, WRITE))]
 # A client reading their own record (`/v1/me/...`), audited as a read of that user.
 ClientSelfReader = Annotated[Principal, Depends(Policy(CLIENTS, READ, audit="user"))]
+# The catalogue (templates, programs): not client data, so no audit resource. Everyone reads
+# what the statements let them see of it (a client: what was given to them); staff author it.
+CatalogueReader = Annotated[Principal, Depends(Policy(EVERYONE, READ, api_clients=True))]
+CatalogueAuthor = Annotated[Principal, Depends(Policy(STAFF, WRITE, api_clients=True))]
 
 
 class ScopeNotHeld(Forbidden):

@@ -31,6 +31,7 @@ from app.core.ids import new_id
 from app.core.outbox import emit, record_event
 from app.core.pagination import ListParams, Page, SortKey, paginate_rows
 from app.core.time import utcnow
+from app.programs.release import on_completion
 from app.templates.repository import definition_by_id
 from app.templates.scoring import score_responses
 from app.templates.validation import validate_responses
@@ -307,6 +308,10 @@ async def _create(
         raise CompletionConflict("A completion with this id or for this occurrence exists.")
     await awards.grant(session, completion)
     _emit(session, "completion.created", completion, was_risky=False)
+    if assignment.enrolment_id is not None and completion.status == CompletionStatus.done:
+        # A program step (known from the row already loaded): may release the next step, in
+        # this transaction. Other homework pays nothing here.
+        await on_completion(session, assignment, awards.timeline, occ)
     return completion
 
 

@@ -22,7 +22,11 @@ from app.fhir.common import full_url
 from app.fhir.document import document_reference
 from app.fhir.inputs import EverythingInput, TemplateVersionInput
 from app.fhir.mapping import everything_bundle, questionnaire
+from app.fhir.program import enrolment_care_plan, plan_definition
 from app.fhir.validation import validate_resource
+from app.programs.repository import get_program_version, get_visible_program
+from app.programs.service import get_enrolment
+from app.programs.views import version_read as program_version_read
 from app.records.service import load_record, weekly_adherence
 from app.reports.render import pdf_of
 from app.reports.service import latest_report, report_id, report_title
@@ -37,7 +41,12 @@ FhirReader = Annotated[
 DocumentReader = Annotated[
     Principal, Depends(Policy(STAFF, FHIR_READ, api_clients=True, audit="report"))
 ]
-# A questionnaire is a template of the clinic's library, not client data.
+# An enrolment is the client's data.
+EnrolmentFhirReader = Annotated[
+    Principal, Depends(Policy(STAFF, FHIR_READ, api_clients=True, audit="enrolment"))
+]
+# A questionnaire (a plan definition) is a template (a program) of the clinic's library, not
+# client data.
 QuestionnaireReader = Annotated[Principal, Depends(Policy(STAFF, FHIR_READ, api_clients=True))]
 FHIR_JSON = "application/fhir+json"
 _FHIR_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -138,6 +147,48 @@ async def get_questionnaire(
         **definition_of(found).model_dump(mode="json"),
     }
     return _fhir(questionnaire(cast(TemplateVersionInput, document), _base_url(request)))
+
+
+@router.get(
+    "/fhir/PlanDefinition/{program_id}",
+    operation_id="getPlanDefinition",
+    summary="A program version as a FHIR R4 PlanDefinition",
+    response_class=JSONResponse,
+    responses={**_FHIR_RESPONSE, **problem_responses(404)},
+)
+async def get_plan_definition(
+    request: Request,
+    program_id: Annotated[uuid.UUID, Path()],
+    session: SessionDep,
+    principal: QuestionnaireReader,
+    version: Annotated[
+        int | None, Query(ge=1, le=1_000_000, description="Latest when absent.")
+    ] = None,
+) -> JSONResponse:
+    program = await get_visible_program(session, principal, program_id)
+    found = await get_program_version(session, program, version or program.version)
+    return _fhir(
+        plan_definition(program_version_read(program, found), program.slug, _base_url(request))
+    )
+
+
+@router.get(
+    "/fhir/CarePlan/{enrolment_id}",
+    operation_id="getEnrolmentCarePlan",
+    summary="An enrolment as a FHIR R4 CarePlan instantiating its program's PlanDefinition",
+    response_class=JSONResponse,
+    responses={**_FHIR_RESPONSE, **problem_responses(404)},
+)
+async def get_enrolment_care_plan(
+    request: Request,
+    enrolment_id: Annotated[uuid.UUID, Path()],
+    session: SessionDep,
+    principal: EnrolmentFhirReader,
+) -> JSONResponse:
+    """Only enrolments have CarePlans here; a client's whole homework plan is in
+    `Patient/{id}/$everything`."""
+    enrolment = await get_enrolment(session, principal, enrolment_id)
+    return _fhir(enrolment_care_plan(enrolment, _base_url(request)))
 
 
 PatientParam = Annotated[

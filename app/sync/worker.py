@@ -31,6 +31,7 @@ from app.core.idempotency import IdempotencyRecord
 from app.core.outbox import Event, record_event
 from app.core.time import utcnow
 from app.core.transactions import writing
+from app.programs.worker import release_due_steps
 from app.support.worker import evaluate_support
 from app.sync.backoff import next_retry_delay, should_disable_endpoint
 from app.sync.models import DispatchCursor, SentReminder, Webhook, WebhookDelivery
@@ -106,6 +107,7 @@ class Worker:
         await self.announce_reminders()
         await self.purge()
         await evaluate_support(self.sessionmaker)
+        await release_due_steps(self.sessionmaker)
         return self.stats
 
     async def run_forever(self, interval: float, stop: asyncio.Event) -> None:

@@ -3,10 +3,9 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from app.auth.policy import EVERYONE, READ, STAFF, WRITE, Policy
-from app.auth.principal import Principal
+from app.auth.policy import CatalogueAuthor, CatalogueReader
 from app.core.db import SessionDep
 from app.core.etag import set_etag
 from app.core.pagination import ListParamsDep, Page
@@ -35,9 +34,6 @@ from app.templates.validation import validate_responses
 router = APIRouter(
     route_class=ProblemRoute, tags=["templates"], responses=problem_responses(401, 403)
 )
-# Templates are the clinic's library, not client data: no audit resource.
-TemplateReader = Annotated[Principal, Depends(Policy(EVERYONE, READ, api_clients=True))]
-TemplateAuthor = Annotated[Principal, Depends(Policy(STAFF, WRITE, api_clients=True))]
 
 
 def template_read(template: Template, version: TemplateVersion) -> TemplateRead:
@@ -76,7 +72,7 @@ def _etag(response: Response, template: Template) -> None:
 )
 async def list_templates(
     session: SessionDep,
-    principal: TemplateReader,
+    principal: CatalogueReader,
     params: ListParamsDep,
     kind: TemplateKind | None = None,
     source: TemplateSource | None = None,
@@ -119,7 +115,7 @@ async def list_templates(
     responses=problem_responses(404, 409),
 )
 async def create_template(
-    body: TemplateCreate, session: SessionDep, principal: TemplateAuthor, response: Response
+    body: TemplateCreate, session: SessionDep, principal: CatalogueAuthor, response: Response
 ) -> TemplateRead:
     template = await service.create_template(session, principal, body)
     response.headers["Location"] = f"/v1/templates/{template.id}"
@@ -134,7 +130,7 @@ async def create_template(
     responses=problem_responses(404),
 )
 async def get_template(
-    template_id: uuid.UUID, session: SessionDep, principal: TemplateReader, response: Response
+    template_id: uuid.UUID, session: SessionDep, principal: CatalogueReader, response: Response
 ) -> TemplateRead:
     template = await get_visible_template(session, principal, template_id)
     _etag(response, template)
@@ -151,7 +147,7 @@ async def get_template_version(
     template_id: uuid.UUID,
     version: Annotated[int, Path(ge=1, le=1_000_000)],
     session: SessionDep,
-    principal: TemplateReader,
+    principal: CatalogueReader,
     response: Response,
 ) -> TemplateVersionRead:
     template = await get_visible_template(session, principal, template_id)
@@ -172,7 +168,7 @@ async def publish_template_version(
     template_id: uuid.UUID,
     body: TemplateVersionCreate,
     session: SessionDep,
-    principal: TemplateAuthor,
+    principal: CatalogueAuthor,
     response: Response,
 ) -> TemplateVersionRead:
     template = await get_visible_template(session, principal, template_id)
@@ -188,7 +184,7 @@ async def publish_template_version(
     responses=problem_responses(404),
 )
 async def archive_template(
-    template_id: uuid.UUID, session: SessionDep, principal: TemplateAuthor, response: Response
+    template_id: uuid.UUID, session: SessionDep, principal: CatalogueAuthor, response: Response
 ) -> TemplateRead:
     template = await get_visible_template(session, principal, template_id)
     await service.archive_template(session, template)
@@ -203,7 +199,7 @@ async def archive_template(
     responses=problem_responses(404),
 )
 async def validate_template_responses(
-    template_id: uuid.UUID, body: ResponsesCheck, session: SessionDep, principal: TemplateReader
+    template_id: uuid.UUID, body: ResponsesCheck, session: SessionDep, principal: CatalogueReader
 ) -> ResponsesCheckResult:
     """Always 200 for a visible template: `valid` says whether a completion with these
     responses would be accepted, `errors` lists each problem as a completion's 422 would."""

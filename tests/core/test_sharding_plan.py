@@ -31,6 +31,12 @@ NOT_DISTRIBUTED = {
         "which assignments and completions of any clinic pin",
     ),
     "template_version": ("reference", "immutable versions of the catalogue's templates"),
+    "program": (
+        "reference",
+        "the program catalogue: built-in programs (no clinic) and each clinic's own, which "
+        "enrolments of any clinic pin, as templates are",
+    ),
+    "program_version": ("reference", "immutable versions of the catalogue's programs"),
     "audit_prune_permit": (
         "reference",
         "a row present only inside a retention prune, read by the append-only triggers of "

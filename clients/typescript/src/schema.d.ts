@@ -562,6 +562,79 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/enrolments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Enrolments the caller can see */
+        get: operations["listEnrolments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/enrolments/{enrolment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An enrolment: each step's state and what releases the next */
+        get: operations["getEnrolment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Pause, resume or end an enrolment (its assignments follow) */
+        patch: operations["updateEnrolment"];
+        trace?: never;
+    };
+    "/v1/enrolments/{enrolment_id}/steps/{position}/skip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Skip an optional step (the next one's rule counts it as done) */
+        post: operations["skipEnrolmentStep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/fhir/CarePlan/{enrolment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An enrolment as a FHIR R4 CarePlan instantiating its program's PlanDefinition
+         * @description Only enrolments have CarePlans here; a client's whole homework plan is in
+         *     `Patient/{id}/$everything`.
+         */
+        get: operations["getEnrolmentCarePlan"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/fhir/DocumentReference": {
         parameters: {
             query?: never;
@@ -599,6 +672,23 @@ export interface paths {
          *     11506-3). `_since` keeps only resources changed since that instant.
          */
         get: operations["getPatientEverything"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/fhir/PlanDefinition/{program_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A program version as a FHIR R4 PlanDefinition */
+        get: operations["getPlanDefinition"];
         put?: never;
         post?: never;
         delete?: never;
@@ -795,6 +885,84 @@ export interface paths {
         };
         /** The signed-in client's own progress report (JSON, PDF or one chart as SVG) */
         get: operations["getMyReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/programs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Built-in and the clinic's programs */
+        get: operations["listPrograms"];
+        put?: never;
+        /** Create a clinic program, from scratch or `based_on` another */
+        post: operations["createProgram"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/programs/{program_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A program with its latest version's steps */
+        get: operations["getProgram"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Publish a new version of a clinic program (send what changes)
+         * @description Enrolments keep the version they were enrolled in. Built-in programs are read-only
+         *     (403): clone one with `based_on`.
+         */
+        patch: operations["updateProgram"];
+        trace?: never;
+    };
+    "/v1/programs/{program_id}/enrolments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrol a client: the steps due on day 1 become assignments now
+         * @description The enrolment keeps the program's current version. Later steps are released by the
+         *     completion that meets their rule, or at local midnight of their day by the worker.
+         */
+        post: operations["createEnrolment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/programs/{program_id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One published version of a program (immutable) */
+        get: operations["getProgramVersion"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1116,6 +1284,14 @@ export interface components {
             scheduled: number;
             /** Skipped */
             skipped: number;
+        };
+        /** AfterPreviousCompleted */
+        AfterPreviousCompleted: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "after_previous_completed";
         };
         /**
          * Agenda
@@ -2283,6 +2459,16 @@ export interface components {
             /** Wants To Discuss */
             wants_to_discuss?: boolean | null;
         };
+        /** Completions */
+        Completions: {
+            /** Count */
+            count: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "completions";
+        };
         /** DateField-Input */
         "DateField-Input": {
             /** Help */
@@ -2332,6 +2518,16 @@ export interface components {
          * @enum {string}
          */
         DayStatus: "done" | "partly" | "skipped" | "missed" | "nothing_due" | "upcoming";
+        /** DaysAfterPreviousCompleted */
+        DaysAfterPreviousCompleted: {
+            /** Days */
+            days: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "days_after_previous_completed";
+        };
         /** DeliveryRead */
         DeliveryRead: {
             /** Attempts */
@@ -2454,6 +2650,133 @@ export interface components {
              * @enum {string}
              */
             type: "duration_minutes";
+        };
+        /** EnrolmentCreate */
+        EnrolmentCreate: {
+            /**
+             * Client Id
+             * Format: uuid
+             */
+            client_id: string;
+            /**
+             * Start Date
+             * @description Day 1 of the enrolment, a local date of the client's: today (the default) or later.
+             */
+            start_date?: string | null;
+        };
+        /** EnrolmentRead */
+        EnrolmentRead: {
+            /**
+             * Client Id
+             * Format: uuid
+             */
+            client_id: string;
+            /**
+             * Clinic Id
+             * Format: uuid
+             */
+            clinic_id: string;
+            /** Completed At */
+            completed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By Id */
+            created_by_id: string | null;
+            /** Ended At */
+            ended_at: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** @description What releases the next locked step; null when none is left. */
+            next_release: components["schemas"]["NextRelease"] | null;
+            /**
+             * Program Id
+             * Format: uuid
+             */
+            program_id: string;
+            /** Program Version */
+            program_version: number;
+            /**
+             * Started On
+             * Format: date
+             */
+            started_on: string;
+            status: components["schemas"]["EnrolmentStatus"];
+            /** Steps */
+            steps: components["schemas"]["EnrolmentStepRead"][];
+            /** Timezone */
+            timezone: string;
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version */
+            version: number;
+        };
+        /**
+         * EnrolmentStatus
+         * @enum {string}
+         */
+        EnrolmentStatus: "active" | "paused" | "completed" | "ended";
+        /** EnrolmentStepRead */
+        EnrolmentStepRead: {
+            /**
+             * Assignment Id
+             * @description Set once the step is released.
+             */
+            assignment_id: string | null;
+            /** Completed When */
+            completed_when: components["schemas"]["LastOccurrence"] | components["schemas"]["Completions"];
+            /**
+             * Completions Done
+             * @description Done completions of its assignment so far.
+             */
+            completions_done: number;
+            /**
+             * Finished At
+             * @description When it was completed or skipped.
+             */
+            finished_at: string | null;
+            /** Optional */
+            optional: boolean;
+            /** Position */
+            position: number;
+            /** Release */
+            release: components["schemas"]["Immediately"] | components["schemas"]["AfterPreviousCompleted"] | components["schemas"]["DaysAfterPreviousCompleted"] | components["schemas"]["OnEnrolmentDay"] | components["schemas"]["OnDate"];
+            /** Released At */
+            released_at: string | null;
+            /**
+             * Releases At
+             * @description A locked step's release instant when it is already known (time-based rules, or `days_after_previous_completed` once the previous step is done).
+             */
+            releases_at: string | null;
+            state: components["schemas"]["StepState"];
+            /**
+             * Template Id
+             * Format: uuid
+             */
+            template_id: string;
+            /** Template Version */
+            template_version: number;
+            /** Title */
+            title: string;
+        };
+        /** EnrolmentUpdate */
+        EnrolmentUpdate: {
+            /**
+             * Status
+             * @description active ⇄ paused (pauses or resumes the released steps' assignments), or ended (final: ends them).
+             * @enum {string}
+             */
+            status: "active" | "paused" | "ended";
         };
         /**
          * EpisodeStatus
@@ -2722,6 +3045,14 @@ export interface components {
             /** Status */
             status: string;
         };
+        /** Immediately */
+        Immediately: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "immediately";
+        };
         /** InvitationAccept */
         InvitationAccept: {
             /** Code */
@@ -2778,6 +3109,14 @@ export interface components {
             /** Skipped */
             skipped: number;
             template_kind: components["schemas"]["TemplateKind"];
+        };
+        /** LastOccurrence */
+        LastOccurrence: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "last_occurrence";
         };
         /** LongTextField-Input */
         "LongTextField-Input": {
@@ -2939,6 +3278,21 @@ export interface components {
              */
             type: "multi_choice";
         };
+        /** NextRelease */
+        NextRelease: {
+            /** Position */
+            position: number;
+            /**
+             * Releases At
+             * @description Null: it waits for a completion.
+             */
+            releases_at: string | null;
+            /**
+             * Waiting For
+             * @example step 1 completed (3 done completions; 1 so far)
+             */
+            waiting_for: string;
+        };
         /** NumberField-Input */
         "NumberField-Input": {
             /** Help */
@@ -3039,6 +3393,33 @@ export interface components {
          * @enum {string}
          */
         OccurrenceStatus: "upcoming" | "due" | "completed" | "skipped" | "missed";
+        /** OnDate */
+        OnDate: {
+            /**
+             * Date
+             * Format: date
+             * @description A local date of the client's.
+             */
+            date: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "on_date";
+        };
+        /** OnEnrolmentDay */
+        OnEnrolmentDay: {
+            /**
+             * Day
+             * @description Day 1 is the enrolment's first day, in the client's local days.
+             */
+            day: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "on_enrolment_day";
+        };
         /** Page[AchievementRead] */
         Page_AchievementRead_: {
             /** Items */
@@ -3102,10 +3483,24 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[EnrolmentRead] */
+        Page_EnrolmentRead_: {
+            /** Items */
+            items: components["schemas"]["EnrolmentRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[GoalRead] */
         Page_GoalRead_: {
             /** Items */
             items: components["schemas"]["GoalRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[ProgramSummary] */
+        Page_ProgramSummary_: {
+            /** Items */
+            items: components["schemas"]["ProgramSummary"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -3246,6 +3641,253 @@ export interface components {
             type: string;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * ProgramCreate
+         * @description A clinic program from scratch (`title` and `steps`), or a clone of a visible program's
+         *     latest version (`based_on`) with the fields sent replacing its own.
+         * @example {
+         *       "slug": "sleep-reset",
+         *       "steps": [
+         *         {
+         *           "release": {
+         *             "type": "immediately"
+         *           },
+         *           "schedule": {
+         *             "days": 7,
+         *             "rrule": "FREQ=DAILY",
+         *             "times": [
+         *               "21:00"
+         *             ]
+         *           },
+         *           "template_id": "1b75ee88-0224-5881-a334-d78a3849931c"
+         *         },
+         *         {
+         *           "release": {
+         *             "type": "after_previous_completed"
+         *           },
+         *           "schedule": {
+         *             "days": 7,
+         *             "rrule": "FREQ=DAILY"
+         *           },
+         *           "template_id": "1b75ee88-0224-5881-a334-d78a3849931c"
+         *         }
+         *       ],
+         *       "title": "Sleep reset, two weeks"
+         *     }
+         */
+        ProgramCreate: {
+            /**
+             * Based On
+             * @description Clone this visible program's latest version.
+             */
+            based_on?: string | null;
+            /** Description */
+            description?: string | null;
+            /**
+             * Slug
+             * @example low-mood
+             */
+            slug: string;
+            /** Steps */
+            steps?: components["schemas"]["ProgramStep"][] | null;
+            /** Title */
+            title?: string | null;
+        };
+        /** ProgramRead */
+        ProgramRead: {
+            /** Based On Id */
+            based_on_id: string | null;
+            /**
+             * Clinic Id
+             * @description Null for built-in programs.
+             */
+            clinic_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Slug */
+            slug: string;
+            source: components["schemas"]["ProgramSource"];
+            /** Steps */
+            steps: components["schemas"]["ProgramStepRead"][];
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Version
+             * @description The latest published version; enrolments pin one.
+             */
+            version: number;
+        };
+        /**
+         * ProgramSource
+         * @enum {string}
+         */
+        ProgramSource: "builtin" | "clinic";
+        /**
+         * ProgramStep
+         * @description One step: a template given as an assignment when the step is released.
+         */
+        ProgramStep: {
+            /**
+             * Completed When
+             * @description What completes the step (what `after_previous_completed` of the next step waits for): its assignment's `last_occurrence` done, or `completions` done completions (`count`).
+             */
+            completed_when?: components["schemas"]["LastOccurrence"] | components["schemas"]["Completions"];
+            /**
+             * Ends When Next Starts
+             * @description Its assignment ends when the next step is released.
+             * @default false
+             */
+            ends_when_next_starts?: boolean;
+            /** Estimated Minutes */
+            estimated_minutes?: number | null;
+            /**
+             * Instructions
+             * @default
+             */
+            instructions?: string;
+            /**
+             * Optional
+             * @description The enrolment completes without it, and it may be skipped.
+             * @default false
+             */
+            optional?: boolean;
+            /**
+             * Release
+             * @description When the step's assignment is given: `immediately` (at enrolment), `after_previous_completed`, `days_after_previous_completed` (`days` local days later), `on_enrolment_day` (`day`, 1 = the first), `on_date` (`date`).
+             */
+            release: components["schemas"]["Immediately"] | components["schemas"]["AfterPreviousCompleted"] | components["schemas"]["DaysAfterPreviousCompleted"] | components["schemas"]["OnEnrolmentDay"] | components["schemas"]["OnDate"];
+            reminders?: components["schemas"]["Reminders-Input"];
+            schedule: components["schemas"]["StepSchedule-Input"];
+            /**
+             * Template Id
+             * Format: uuid
+             */
+            template_id: string;
+            /**
+             * Template Version
+             * @description Pin this template version; absent: the latest when the program version is published (each program version pins one).
+             */
+            template_version?: number | null;
+            /**
+             * Title
+             * @description The template's title when absent.
+             */
+            title?: string | null;
+        };
+        /** ProgramStepRead */
+        ProgramStepRead: {
+            /** Completed When */
+            completed_when: components["schemas"]["LastOccurrence"] | components["schemas"]["Completions"];
+            /** Ends When Next Starts */
+            ends_when_next_starts: boolean;
+            /** Estimated Minutes */
+            estimated_minutes: number | null;
+            /** Instructions */
+            instructions: string;
+            /** Optional */
+            optional: boolean;
+            /**
+             * Position
+             * @description 1 for the first step.
+             */
+            position: number;
+            /** Release */
+            release: components["schemas"]["Immediately"] | components["schemas"]["AfterPreviousCompleted"] | components["schemas"]["DaysAfterPreviousCompleted"] | components["schemas"]["OnEnrolmentDay"] | components["schemas"]["OnDate"];
+            reminders: components["schemas"]["Reminders-Output"];
+            schedule: components["schemas"]["StepSchedule-Output"];
+            /**
+             * Template Id
+             * Format: uuid
+             */
+            template_id: string;
+            /** Template Version */
+            template_version: number;
+            /** Title */
+            title: string;
+        };
+        /** ProgramSummary */
+        ProgramSummary: {
+            /** Based On Id */
+            based_on_id: string | null;
+            /**
+             * Clinic Id
+             * @description Null for built-in programs.
+             */
+            clinic_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Slug */
+            slug: string;
+            source: components["schemas"]["ProgramSource"];
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Version
+             * @description The latest published version; enrolments pin one.
+             */
+            version: number;
+        };
+        /**
+         * ProgramUpdate
+         * @description Publish a new version: send what changes. Enrolments keep the version they have.
+         */
+        ProgramUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Steps */
+            steps?: components["schemas"]["ProgramStep"][] | null;
+            /** Title */
+            title?: string | null;
+        };
+        /** ProgramVersionRead */
+        ProgramVersionRead: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /**
+             * Program Id
+             * Format: uuid
+             */
+            program_id: string;
+            /** Steps */
+            steps: components["schemas"]["ProgramStepRead"][];
+            /** Title */
+            title: string;
+            /** Version */
+            version: number;
         };
         /**
          * Reminders-Input
@@ -3873,6 +4515,63 @@ export interface components {
             /** Version */
             version: number;
         };
+        /**
+         * StepSchedule-Input
+         * @description An assignment's schedule without dates: it starts on the day the step is released, in
+         *     the client's time zone, and runs for `days` days, `count` dates or the rule's COUNT.
+         */
+        "StepSchedule-Input": {
+            /** Count */
+            count?: number | null;
+            /**
+             * Days
+             * @description How many days from its release day the schedule runs.
+             */
+            days?: number | null;
+            /**
+             * Rrule
+             * @description RFC 5545 RRULE value as an assignment takes it; absent means one occurrence on the release day.
+             * @example FREQ=DAILY
+             */
+            rrule?: string | null;
+            /**
+             * Times
+             * @description Local HH:MM times; empty means any time that day.
+             * @default []
+             */
+            times?: string[];
+        };
+        /**
+         * StepSchedule-Output
+         * @description An assignment's schedule without dates: it starts on the day the step is released, in
+         *     the client's time zone, and runs for `days` days, `count` dates or the rule's COUNT.
+         */
+        "StepSchedule-Output": {
+            /** Count */
+            count: number | null;
+            /**
+             * Days
+             * @description How many days from its release day the schedule runs.
+             */
+            days: number | null;
+            /**
+             * Rrule
+             * @description RFC 5545 RRULE value as an assignment takes it; absent means one occurrence on the release day.
+             * @example FREQ=DAILY
+             */
+            rrule: string | null;
+            /**
+             * Times
+             * @description Local HH:MM times; empty means any time that day.
+             * @default []
+             */
+            times: string[];
+        };
+        /**
+         * StepState
+         * @enum {string}
+         */
+        StepState: "locked" | "released" | "completed" | "skipped";
         /** StepUpdate */
         StepUpdate: {
             /** Done */
@@ -8873,6 +9572,563 @@ export interface operations {
             };
         };
     };
+    listEnrolments: {
+        parameters: {
+            query?: {
+                client_id?: string | null;
+                program_id?: string | null;
+                status?: components["schemas"]["EnrolmentStatus"] | null;
+                /** @description Page size. */
+                limit?: number;
+                /** @description Opaque cursor from the previous page's next_cursor. */
+                cursor?: string | null;
+                /** @description Only rows changed at or after this instant (RFC 3339 with offset). */
+                updated_since?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_EnrolmentRead_"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEnrolment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrolment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrolmentRead"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateEnrolment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you last saw; a stale one answers 412 instead of overwriting. */
+                "If-Match"?: string | null;
+            };
+            path: {
+                enrolment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnrolmentUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrolmentRead"];
+                };
+            };
+            /** @description Malformed request (for example a body that is not JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state, or a request with the same `Idempotency-Key` is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `If-Match` does not match the current version, or the resource changed while this request ran; fetch it and retry. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not in the media type this operation takes (see `Accept-Post` or `Accept-Patch`, and the problem's `accepted`). */
+            415: {
+                headers: {
+                    /** @description The media type the body must have. */
+                    "Accept-Patch"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    skipEnrolmentStep: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the first answer for this key (per caller) is stored for 24 hours and replayed byte for byte with `Idempotent-Replayed: true`. Another body with the same key is 422; a retry while the first still runs is 409. Ignored by the unauthenticated token endpoints. Printable ASCII without spaces. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                enrolment_id: string;
+                position: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrolmentRead"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state, or a request with the same `Idempotency-Key` is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `If-Match` does not match the current version, or the resource changed while this request ran; fetch it and retry. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEnrolmentCarePlan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                enrolment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A FHIR R4 resource (validated against the R4B models). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": Record<string, never>;
+                    "application/json": unknown;
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     searchDocumentReferences: {
         parameters: {
             query: {
@@ -8981,6 +10237,108 @@ export interface operations {
             header?: never;
             path: {
                 client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A FHIR R4 resource (validated against the R4B models). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": Record<string, never>;
+                    "application/json": unknown;
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPlanDefinition: {
+        parameters: {
+            query?: {
+                /** @description Latest when absent. */
+                version?: number | null;
+            };
+            header?: never;
+            path: {
+                program_id: string;
             };
             cookie?: never;
         };
@@ -10832,6 +12190,724 @@ export interface operations {
             };
             /** @description `Accept` names none of the types this report comes in: application/json or application/pdf, or image/svg+xml with `?chart=`; the problem's `available` lists them. */
             406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPrograms: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: number;
+                /** @description Opaque cursor from the previous page's next_cursor. */
+                cursor?: string | null;
+                /** @description Only rows changed at or after this instant (RFC 3339 with offset). */
+                updated_since?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ProgramSummary_"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createProgram: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the first answer for this key (per caller) is stored for 24 hours and replayed byte for byte with `Idempotent-Replayed: true`. Another body with the same key is 422; a retry while the first still runs is 409. Ignored by the unauthenticated token endpoints. Printable ASCII without spaces. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProgramCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramRead"];
+                };
+            };
+            /** @description Malformed request (for example a body that is not JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state, or a request with the same `Idempotency-Key` is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `If-Match` does not match the current version, or the resource changed while this request ran; fetch it and retry. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not in the media type this operation takes (see `Accept-Post` or `Accept-Patch`, and the problem's `accepted`). */
+            415: {
+                headers: {
+                    /** @description The media type the body must have. */
+                    "Accept-Post"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProgram: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramRead"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateProgram: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you last saw; a stale one answers 412 instead of overwriting. */
+                "If-Match"?: string | null;
+            };
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProgramUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramRead"];
+                };
+            };
+            /** @description Malformed request (for example a body that is not JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state, or a request with the same `Idempotency-Key` is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `If-Match` does not match the current version, or the resource changed while this request ran; fetch it and retry. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not in the media type this operation takes (see `Accept-Post` or `Accept-Patch`, and the problem's `accepted`). */
+            415: {
+                headers: {
+                    /** @description The media type the body must have. */
+                    "Accept-Patch"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createEnrolment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the first answer for this key (per caller) is stored for 24 hours and replayed byte for byte with `Idempotent-Replayed: true`. Another body with the same key is 422; a retry while the first still runs is 409. Ignored by the unauthenticated token endpoints. Printable ASCII without spaces. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnrolmentCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrolmentRead"];
+                };
+            };
+            /** @description Malformed request (for example a body that is not JSON). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state, or a request with the same `Idempotency-Key` is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `If-Match` does not match the current version, or the resource changed while this request ran; fetch it and retry. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not in the media type this operation takes (see `Accept-Post` or `Accept-Patch`, and the problem's `accepted`). */
+            415: {
+                headers: {
+                    /** @description The media type the body must have. */
+                    "Accept-Post"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` lists each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error; the body holds only the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not available right now (the database is unreachable, or the audit trail could not be written); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProgramVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                program_id: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramVersionRead"];
+                };
+            };
+            /** @description Missing, invalid or expired access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role or scope may not use this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

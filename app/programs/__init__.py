@@ -1,0 +1,1 @@
+"""Programs: sequenced homework released step by step."""

@@ -1,0 +1,58 @@
+"""The program worker: releases the steps whose day has come (time-based release rules).
+
+Each round claims the active enrolments whose `next_release_at` has passed with
+`FOR UPDATE SKIP LOCKED` (so workers take different enrolments; SQLite serializes writers) and
+advances each in the round's transaction. A crash before COMMIT rolls the round back, step
+rows, assignments and events together; the next round finds the same enrolments due and
+releases their steps once (the unique (enrolment, position) row is the backstop).
+"""
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.time import utcnow
+from app.core.transactions import writing
+from app.programs.models import Enrolment, EnrolmentStatus
+from app.programs.release import Progress, advance
+from app.programs.repository import definition_by_id, steps_of
+
+ENROLMENTS_PER_ROUND = 50
+MAX_BATCHES = 20
+
+
+async def release_due_steps(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime | None = None,
+    batch: int = ENROLMENTS_PER_ROUND,
+) -> int:
+    """Release every step due by `now` (up to MAX_BATCHES batches of enrolments, one
+    transaction each). Returns how many steps were released."""
+    now = now or utcnow()
+    released = 0
+    for _ in range(MAX_BATCHES):
+        async with writing(sessionmaker) as session:
+            enrolments = list(
+                (
+                    await session.execute(
+                        select(Enrolment)
+                        .where(
+                            Enrolment.status == EnrolmentStatus.active,
+                            Enrolment.next_release_at <= now,
+                        )
+                        .order_by(Enrolment.next_release_at)
+                        .limit(batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            steps = await steps_of(session, [e.id for e in enrolments])
+            for enrolment in enrolments:
+                definition = await definition_by_id(session, enrolment.program_version_id)
+                progress = Progress(enrolment, definition, steps[enrolment.id])
+                released += len(await advance(session, progress, now))
+        if len(enrolments) < batch:
+            break
+    return released

@@ -145,7 +145,7 @@ async def advance(session: AsyncSession, progress: Progress, now: datetime) -> l
 async def announce_enrolment(session: AsyncSession, progress: Progress, type_: str) -> None:
     from app.programs.views import enrolment_read  # a view of what this module writes
 
-    emit(session, type_, await enrolment_read(session, progress))
+    emit(session, type_, enrolment_read(progress))
 
 
 async def _release(

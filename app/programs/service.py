@@ -40,8 +40,8 @@ from app.programs.release import (
 )
 from app.programs.repository import (
     Definition,
-    definition_by_id,
     definition_of,
+    definitions_by_ids,
     get_program_version,
     get_visible_enrolment,
     get_visible_program,
@@ -350,7 +350,7 @@ async def enrol(
     await session.flush()
     progress = Progress(enrolment, definition, {})
     await advance(session, progress, now)
-    read = await enrolment_read(session, progress)
+    read = enrolment_read(progress)
     emit(session, "enrolment.created", read)
     return read
 
@@ -373,11 +373,10 @@ async def list_enrolments(
     )
     rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Enrolment.id)])
     steps = await steps_of(session, [e.id for e in rows])
-    items = []
-    for enrolment in rows:
-        definition = await definition_by_id(session, enrolment.program_version_id)
-        progress = Progress(enrolment, definition, steps[enrolment.id])
-        items.append(await enrolment_read(session, progress))
+    definitions = await definitions_by_ids(session, {e.program_version_id for e in rows})
+    items = [
+        enrolment_read(Progress(e, definitions[e.program_version_id], steps[e.id])) for e in rows
+    ]
     return Page(items=items, next_cursor=cursor)
 
 
@@ -385,7 +384,7 @@ async def get_enrolment(
     session: AsyncSession, principal: Principal, enrolment_id: uuid.UUID
 ) -> EnrolmentRead:
     enrolment = await get_visible_enrolment(session, principal, enrolment_id)
-    return await enrolment_read(session, await load_progress(session, enrolment))
+    return enrolment_read(await load_progress(session, enrolment))
 
 
 # What each enrolment status does to the released steps' assignments.
@@ -414,7 +413,7 @@ async def update_enrolment(
     progress = await load_progress(session, enrolment)
     current, target = EnrolmentStatus(enrolment.status), EnrolmentStatus(body.status)
     if target == current:
-        return await enrolment_read(session, progress)
+        return enrolment_read(progress)
     if target not in _TRANSITIONS.get(current, set()):
         raise InvalidTransition(
             f"An enrolment cannot go from {current} to {target}.",
@@ -434,7 +433,7 @@ async def update_enrolment(
         enrolment.next_release_at = None
     await session.flush()
     await announce_enrolment(session, progress, "enrolment.updated")
-    return await enrolment_read(session, progress)
+    return enrolment_read(progress)
 
 
 async def skip_step(
@@ -490,4 +489,4 @@ async def skip_step(
     await session.flush()
     await advance(session, progress, now)
     await announce_enrolment(session, progress, "enrolment.updated")
-    return await enrolment_read(session, progress)
+    return enrolment_read(progress)

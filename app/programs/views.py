@@ -2,8 +2,6 @@
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.programs.models import Program, ProgramVersion, StepState
 from app.programs.repository import Definition, definition_of
 from app.programs.schemas import (
@@ -73,7 +71,7 @@ def _waiting_for(position: int, step: StoredStep, previous: StoredStep | None) -
     return done
 
 
-async def enrolment_read(session: AsyncSession, progress: "Progress") -> EnrolmentRead:
+def enrolment_read(progress: "Progress") -> EnrolmentRead:
     e, definition = progress.enrolment, progress.definition
     steps: list[EnrolmentStepRead] = []
     next_release: NextRelease | None = None

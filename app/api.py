@@ -12,6 +12,7 @@ from app.clinics import staff_router
 from app.completions import router as completions_router
 from app.fhir import router as fhir_router
 from app.goals import router as goals_router
+from app.groups import router as groups_router
 from app.metrics import router as metrics_router
 from app.programs import router as programs_router
 from app.records import router as records_router
@@ -30,6 +31,7 @@ for module in (
     templates_router,
     assignments_router,
     programs_router,
+    groups_router,
     completions_router,
     goals_router,
     agenda_router,

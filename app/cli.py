@@ -306,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Every domain's tables, whatever the command imports: a foreign key to a table of a domain
+    # a floor above (assignment → group_assignment) resolves only when that table is known.
+    import app.models  # noqa: F401
+
     args = build_parser().parse_args(argv)
     args.func(args)
 

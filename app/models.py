@@ -7,6 +7,7 @@ from app.completions import models as completion_models
 from app.core import audit, idempotency, outbox
 from app.core.models import Base
 from app.goals import models as goal_models
+from app.groups import models as group_models
 from app.programs import models as program_models
 from app.support import models as support_models
 from app.sync import models as sync_models
@@ -21,6 +22,7 @@ __all__ = [
     "clinic_models",
     "completion_models",
     "goal_models",
+    "group_models",
     "idempotency",
     "metadata",
     "outbox",

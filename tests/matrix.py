@@ -326,6 +326,94 @@ def fhir_readers() -> dict[str, int]:
     )
 
 
+def _new_group(world: World, principal: str) -> dict[str, Any]:
+    """A therapist facilitates what they create; an admin or API client names a therapist."""
+    named = {
+        "admin": world.therapist,
+        "api_full": world.therapist,
+        "other_admin": world.other_therapist,
+    }
+    facilitator = named.get(principal)
+    return {
+        "name": "Mindfulness group",
+        "facilitator_ids": [str(facilitator.id)] if facilitator else [],
+    }
+
+
+def _new_group_assignment(world: World, principal: str) -> dict[str, Any]:
+    return {k: v for k, v in _new_assignment(world, principal).items() if k != "client_id"}
+
+
+# Groups: `therapist_other` facilitates; `client` (on `therapist`'s care team, not theirs) is a
+# member and `client_other` is not. So `therapist` is a therapist who does not run the group,
+# and the matrix reads member x non-member x facilitator x other clinic.
+async def a_group(world: World, db: AsyncSession) -> dict[str, str]:
+    from app.groups.schemas import GroupCreate, MemberAdd
+    from app.groups.service import add_member, create_group
+
+    group = await create_group(
+        db, principal_of(world.therapist_other), GroupCreate(name="DBT skills")
+    )
+    await add_member(
+        db,
+        principal_of(world.admin),
+        group.id,
+        MemberAdd(client_id=world.client.id, display_name="Sam"),
+    )
+    await db.commit()
+    return {"group_id": str(group.id), "client_id": str(world.client.id)}
+
+
+async def a_group_with_homework(world: World, db: AsyncSession) -> dict[str, str]:
+    from app.groups.schemas import GroupAssignmentCreate
+    from app.groups.service import assign_to_group
+
+    params = await a_group(world, db)
+    body = GroupAssignmentCreate.model_validate(_new_group_assignment(world, "admin"))
+    homework = await assign_to_group(
+        db, principal_of(world.therapist_other), uuid.UUID(params["group_id"]), body
+    )
+    await db.commit()
+    return params | {"group_assignment_id": str(homework.id)}
+
+
+async def a_group_with_a_completion_to_share(world: World, db: AsyncSession) -> dict[str, str]:
+    """The member's fresh completion (with a note) waits in `world.completion_to_share`."""
+    params = await a_group(world, db)
+    assignment = await make_assignment(db, world.therapist, world.client)
+    completion = await make_completion(db, world.client, assignment, note="Too tired today.")
+    await db.commit()
+    world.completion_to_share = str(completion.id)  # type: ignore[attr-defined]
+    return params
+
+
+async def a_group_share(world: World, db: AsyncSession) -> dict[str, str]:
+    from app.groups.schemas import ShareCreate
+    from app.groups.sharing import share
+
+    params = await a_group_with_a_completion_to_share(world, db)
+    body = ShareCreate(completion_id=world.completion_to_share, fields=["note"])  # type: ignore[attr-defined]
+    item = await share(db, principal_of(world.client), uuid.UUID(params["group_id"]), body)
+    await db.commit()
+    return params | {"share_id": str(item.id)}
+
+
+def group_readers(ok: int, *, member: int = 403, api: int | None = None) -> dict[str, int]:
+    """The admin and the facilitator; the member as `member` says; API clients (with the
+    scope) as the admin unless `api` says otherwise. Another therapist of the clinic (even
+    the member's own), a non-member and another clinic: not found."""
+    return expect(
+        404,
+        admin=ok,
+        therapist_other=ok,
+        client=member,
+        client_other=403 if member == 403 else 404,
+        other_client=403 if member == 403 else 404,
+        api_full=ok if api is None else api,
+        api_none=403,
+    )
+
+
 def _client_credentials(world: World, principal: str) -> dict[str, Any]:
     return {
         "grant_type": "client_credentials",
@@ -608,6 +696,92 @@ CASES: list[Case] = [
         "/v1/enrolments/{enrolment_id}/steps/{position}/skip",
         own_client_staff_write(),
         params=a_fresh_enrolment,
+    ),
+    Case(
+        "POST",
+        "/v1/groups",
+        expect(201, client=403, client_other=403, other_client=403, api_none=403),
+        json=_new_group,
+    ),
+    Case("GET", "/v1/groups", expect(200, api_none=403)),
+    Case("GET", "/v1/groups/{group_id}", group_readers(200, member=200), params=a_group),
+    Case(
+        "PATCH",
+        "/v1/groups/{group_id}",
+        group_readers(200),
+        params=a_group,
+        json=lambda w, p: {"name": "DBT skills, Tuesdays"},
+    ),
+    Case("GET", "/v1/groups/{group_id}/members", group_readers(200, member=200), params=a_group),
+    Case(
+        "POST",
+        "/v1/groups/{group_id}/members",
+        group_readers(201),
+        params=a_group,
+        json=lambda w, p: {"client_id": str(w.client_other.id)},
+        note="therapist_other adds client_other, a client of their own care team",
+    ),
+    Case(
+        "PATCH",
+        "/v1/groups/{group_id}/members/{client_id}",
+        group_readers(200, member=200),
+        params=a_group,
+        json=lambda w, p: {"display_name": "S."},
+        note="client_other: another member's name is not theirs to set",
+    ),
+    Case(
+        "POST",
+        "/v1/groups/{group_id}/members/{client_id}/leave",
+        group_readers(200, member=200),
+        params=a_group,
+    ),
+    Case(
+        "POST",
+        "/v1/groups/{group_id}/assignments",
+        group_readers(201),
+        params=a_group,
+        json=_new_group_assignment,
+    ),
+    Case("GET", "/v1/groups/{group_id}/assignments", group_readers(200), params=a_group),
+    Case(
+        "PATCH",
+        "/v1/groups/{group_id}/assignments/{group_assignment_id}",
+        group_readers(200),
+        params=a_group_with_homework,
+        json=lambda w, p: {"status": "ended"},
+    ),
+    Case("GET", "/v1/groups/{group_id}/completions", group_readers(200), params=a_group),
+    Case("GET", "/v1/groups/{group_id}/metrics", group_readers(200), params=a_group),
+    Case(
+        "GET",
+        "/v1/groups/{group_id}/shares",
+        group_readers(200, member=200, api=403),
+        params=a_group,
+        note="peer sharing is between people: no API client reads it",
+    ),
+    Case(
+        "POST",
+        "/v1/groups/{group_id}/shares",
+        expect(403, client=201, client_other=404, other_client=404),
+        params=a_group_with_a_completion_to_share,
+        json=lambda w, p: {
+            "completion_id": getattr(w, "completion_to_share", None),
+            "fields": ["note"],
+        },
+    ),
+    Case(
+        "PATCH",
+        "/v1/groups/{group_id}/shares/{share_id}",
+        group_readers(200, api=403),
+        params=a_group_share,
+        json=lambda w, p: {"hidden": True},
+    ),
+    Case(
+        "DELETE",
+        "/v1/groups/{group_id}/shares/{share_id}",
+        expect(403, client=204, client_other=404, other_client=404),
+        params=a_group_share,
+        note="only the member who shared an item withdraws it",
     ),
     Case(
         "GET",

@@ -50,6 +50,10 @@ class Assignment(Entity, Base):
     enrolment_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("enrolment.id", ondelete="SET NULL"), default=None, index=True
     )
+    # The group homework this is a member's copy of (groups live a floor above, named here).
+    group_assignment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("group_assignment.id", ondelete="SET NULL"), default=None, index=True
+    )
     # The current schedule (time zone resolved) and reminders; history is in assignment_schedule.
     schedule: Mapped[dict[str, Any]]
     reminders: Mapped[dict[str, Any]]

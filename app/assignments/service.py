@@ -137,23 +137,31 @@ async def create_assignment(
     return await _announce(session, assignment, "assignment.created")
 
 
-async def _add_assignment(
-    session: AsyncSession, principal: Principal, body: AssignmentCreate
-) -> Assignment:
-    client = await get_visible_client(session, principal, body.client_id)
-    template = await get_visible_template(session, principal, body.template_id)
+async def assignable_version(
+    session: AsyncSession, principal: Principal, template_id: uuid.UUID, number: int | None
+) -> TemplateVersion:
+    """The version of a template the principal may assign (the latest when `number` is None);
+    an archived template or a missing version is a 422 naming the body's field."""
+    template = await get_visible_template(session, principal, template_id)
     if template.status == TemplateStatus.archived:
         raise TemplateArchived(
             "This template is archived; it cannot be assigned any more.",
             errors=[field_error(["body", "template_id"], "Archived", "archived")],
         )
     try:
-        version = await get_version(session, template, body.template_version or template.version)
+        return await get_version(session, template, number or template.version)
     except TemplateVersionNotFound:
         raise Unprocessable(
             "The template has no such version.",
             errors=[field_error(["body", "template_version"], "No such version", "not_found")],
         ) from None
+
+
+async def _add_assignment(
+    session: AsyncSession, principal: Principal, body: AssignmentCreate
+) -> Assignment:
+    client = await get_visible_client(session, principal, body.client_id)
+    version = await assignable_version(session, principal, body.template_id, body.template_version)
     if body.goal_id is not None:
         await _check_goal(session, body.goal_id, client.id)
     return await insert_assignment(
@@ -184,6 +192,7 @@ async def insert_assignment(
     reminders: Reminders,
     goal_id: uuid.UUID | None = None,
     enrolment_id: uuid.UUID | None = None,
+    group_assignment_id: uuid.UUID | None = None,
     created_by_id: uuid.UUID | None = None,
 ) -> Assignment:
     """Store an assignment of a template version whose access was checked by the caller (a
@@ -200,6 +209,7 @@ async def insert_assignment(
         instructions=instructions,
         goal_id=goal_id,
         enrolment_id=enrolment_id,
+        group_assignment_id=group_assignment_id,
         estimated_minutes=estimated_minutes or definition.estimated_minutes,
         schedule=schedule.model_dump(mode="json"),
         reminders=reminders.model_dump(mode="json"),

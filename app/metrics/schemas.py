@@ -6,8 +6,22 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from app.completions.adherence import Counts
 from app.support.schemas import SupportSignal
 from app.templates.definitions import TemplateKind
+
+
+def counts_fields(c: Counts) -> dict[str, int | float | None]:
+    """The fields of `AdherenceCounts` (and of the models extending it) from counts."""
+    return {
+        "scheduled": c.scheduled,
+        "completed": c.completed,
+        "skipped": c.skipped,
+        "missed": c.missed,
+        "paused": c.paused,
+        "pending": c.pending,
+        "rate": c.rate,
+    }
 
 
 class Granularity(enum.StrEnum):
@@ -23,6 +37,10 @@ class AdherenceCounts(BaseModel):
     paused: int = Field(description="Scheduled while the assignment was paused.")
     pending: int = Field(description="Today's, not answered yet (not in `scheduled`).")
     rate: float | None = Field(description="completed / (scheduled - paused); null when 0/0.")
+
+    @classmethod
+    def of(cls, counts: Counts) -> "AdherenceCounts":
+        return cls(**counts_fields(counts))
 
 
 class AssignmentAdherence(AdherenceCounts):

@@ -30,6 +30,7 @@ from app.metrics.schemas import (
     Mood,
     Period,
     Streaks,
+    counts_fields,
 )
 from app.templates.definitions import TemplateKind
 from app.templates.models import Template
@@ -41,18 +42,6 @@ STREAK_RULE = (
     "never breaks it. Skips are not done."
 )
 STREAK_LOOKBACK_DAYS = 120
-
-
-def _counts(c: Counts) -> dict[str, int | float | None]:
-    return {
-        "scheduled": c.scheduled,
-        "completed": c.completed,
-        "skipped": c.skipped,
-        "missed": c.missed,
-        "paused": c.paused,
-        "pending": c.pending,
-        "rate": c.rate,
-    }
 
 
 def periods(start: date, end: date, granularity: Granularity) -> list[tuple[date, date]]:
@@ -99,18 +88,20 @@ async def _adherence(
             per_period[index].add(result)
             per_day[occ.local_date].add(result)
     adherence = Adherence(
-        **_counts(total),
+        **counts_fields(total),
         by_assignment=[
             AssignmentAdherence(
                 assignment_id=a.id,
                 title=a.title,
                 template_kind=a.template_kind,
-                **_counts(per_assignment[a.id]),
+                **counts_fields(per_assignment[a.id]),
             )
             for a in assignments
             if per_assignment[a.id].scheduled or per_assignment[a.id].pending
         ],
-        by_kind=[KindAdherence(template_kind=k, **_counts(c)) for k, c in sorted(by_kind.items())],
+        by_kind=[
+            KindAdherence(template_kind=k, **counts_fields(c)) for k, c in sorted(by_kind.items())
+        ],
     )
     return adherence, per_period, dict(per_day)
 

@@ -28,7 +28,7 @@ from app.assignments.service import assignment_reads, insert_assignment, update_
 from app.core.db import insert_unless_taken
 from app.core.ids import new_id
 from app.core.outbox import emit, record_event
-from app.core.time import utcnow
+from app.core.time import local_day, utcnow
 from app.programs.models import Enrolment, EnrolmentStatus, EnrolmentStep, StepState
 from app.programs.repository import Definition, definition_by_id, steps_of
 from app.programs.schemas import StepReleased, StoredStep
@@ -43,10 +43,6 @@ def local_midnight(day: date, timezone: str) -> datetime:
     tz = ZoneInfo(timezone)
     start = datetime.combine(day, time(0), tzinfo=tz)
     return start.astimezone(ZoneInfo("UTC"))
-
-
-def local_day(instant: datetime, timezone: str) -> date:
-    return instant.astimezone(ZoneInfo(timezone)).date()
 
 
 @dataclass

@@ -12,11 +12,10 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from app.assignments.schedules import MAX_COUNT, LocalTime, Reminders, Schedule, ScheduleRead
 from app.assignments.schemas import Instructions, Minutes, Title
-from app.core.schemas import Schema
+from app.core.schemas import Schema, raise_field_errors
 from app.core.types import NOT_BLANK, CalendarDate
 from app.programs.models import EnrolmentStatus, ProgramSource, StepState
 
@@ -31,16 +30,7 @@ _CHECK_START = date(2026, 1, 5)
 
 
 def _raise(errors: list[tuple[tuple[str | int, ...], str, str]]) -> None:
-    """Cross-field errors with their own `loc`, merged by pydantic under the outer location
-    (as the template definition does), so a 422 points into the JSON that was sent."""
-    if errors:
-        raise ValidationError.from_exception_data(
-            "ProgramStep",
-            [
-                {"type": PydanticCustomError(kind, msg), "loc": loc, "input": None}
-                for loc, msg, kind in errors
-            ],
-        )
+    raise_field_errors("ProgramStep", errors)
 
 
 class StepSchedule(Schema):

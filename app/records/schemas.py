@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.metrics.schemas import ClientMetrics
 
@@ -17,4 +17,10 @@ class ClientExport(BaseModel):
     comments: list[dict[str, Any]]
     goals: list[dict[str, Any]]
     achievements: list[dict[str, Any]]
+    group_memberships: list[dict[str, Any]] = Field(
+        description="The client's stints in therapy groups, with the name they showed."
+    )
+    group_shares: list[dict[str, Any]] = Field(
+        description="What the client shares with their groups now (withdrawn items are gone)."
+    )
     metrics: ClientMetrics

@@ -30,6 +30,8 @@ from app.core.time import utcnow
 from app.goals.models import Goal
 from app.goals.schemas import AchievementRead, GoalRead
 from app.goals.service import goal_reads
+from app.groups.models import GroupMembership, GroupShare
+from app.groups.service import membership_read
 from app.metrics.schemas import Granularity
 from app.metrics.service import client_metrics
 from app.records.schemas import ClientExport
@@ -183,6 +185,27 @@ async def export_client(
         comments=[c.model_dump(mode="json") for c in record.comments],
         goals=[g.model_dump(mode="json") for g in record.goals],
         achievements=[a.model_dump(mode="json") for a in record.achievements],
+        group_memberships=[
+            membership_read(m).model_dump(mode="json")
+            for m in await session.scalars(
+                select(GroupMembership)
+                .where(GroupMembership.client_id == client.id)
+                .order_by(GroupMembership.joined_on, GroupMembership.id)
+            )
+        ],
+        group_shares=[
+            {
+                "id": str(item.id),
+                "group_id": str(item.group_id),
+                "kind": item.kind,
+                "content": item.content,
+                "hidden": item.hidden,
+                "created_at": item.created_at.isoformat(),
+            }
+            for item in await session.scalars(
+                select(GroupShare).where(GroupShare.client_id == client.id).order_by(GroupShare.id)
+            )
+        ],
         metrics=metrics,
     )
 

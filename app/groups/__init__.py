@@ -1,0 +1,1 @@
+"""Therapy groups: facilitators, dated membership, group homework and peer sharing."""

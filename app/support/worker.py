@@ -41,7 +41,8 @@ from app.support.service import announce, rules_of
 
 # Events that can change what the rules see of a client.
 _WATCHED = ("completion.", "assignment.")
-CLINICS_PER_ROUND = 50
+CLINICS_PER_BATCH = 50
+BATCHES_PER_ROUND = 20
 EVENTS_PER_CLINIC = 1000
 CLIENTS_PER_ROUND = 100
 # After local midnight, so that the day just ended is over in every zone of the client's.
@@ -67,26 +68,34 @@ async def queue_changed_clients(
     """Queue (due now) the clients of the events after each clinic's cursor. The cursors are
     claimed `FOR UPDATE SKIP LOCKED`, so workers read different clinics side by side, and every
     number up to a clinic's counter (as committed) belongs to a committed event, so none is
-    passed over."""
+    passed over. A transaction per batch of clinics, until none is behind (or the round's share
+    is done), as the webhook fan-out does."""
     async with writing(sessionmaker) as session:
         await add_missing_cursors(session, SupportCursor)
-    async with writing(sessionmaker) as session:
-        changed: dict[tuple[uuid.UUID, uuid.UUID], datetime] = {}
-        for cursor, last in await claim_behind(session, SupportCursor, CLINICS_PER_ROUND):
-            rows = (
-                await session.execute(
-                    select(Event.sequence, Event.type, Event.client_id)
-                    .where(*unread(cursor, last))
-                    .order_by(Event.sequence)
-                    .limit(EVENTS_PER_CLINIC)
-                )
-            ).all()
-            for _, type_, client_id in rows:
-                if client_id is not None and type_.startswith(_WATCHED):
-                    changed[(client_id, cursor.clinic_id)] = now
-            cursor.last_sequence = rows[-1].sequence if len(rows) == EVENTS_PER_CLINIC else last
-        await queue(session, changed)
-        return len(changed)
+    queued = 0
+    for _ in range(BATCHES_PER_ROUND):
+        async with writing(sessionmaker) as session:
+            cursors = await claim_behind(session, SupportCursor, CLINICS_PER_BATCH)
+            if not cursors:
+                break
+            changed: dict[tuple[uuid.UUID, uuid.UUID], datetime] = {}
+            for cursor, last in cursors:
+                rows = (
+                    await session.execute(
+                        select(Event.sequence, Event.type, Event.client_id)
+                        .where(*unread(cursor, last))
+                        .order_by(Event.sequence)
+                        .limit(EVENTS_PER_CLINIC)
+                    )
+                ).all()
+                for _, type_, client_id in rows:
+                    if client_id is not None and type_.startswith(_WATCHED):
+                        changed[(client_id, cursor.clinic_id)] = now
+                full = len(rows) == EVENTS_PER_CLINIC
+                cursor.last_sequence = rows[-1].sequence if full else last
+            await queue(session, changed)
+            queued += len(changed)
+    return queued
 
 
 async def queue(session: AsyncSession, due: dict[tuple[uuid.UUID, uuid.UUID], datetime]) -> None:

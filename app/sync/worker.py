@@ -284,8 +284,16 @@ class Worker:
         readers = await readers_among(session, hooks)
         for hook in hooks:
             if hook.id not in readers:
-                hook.active, hook.disabled_at = False, utcnow()
-                self._announce_disabled(session, hook, "owner_lost_scope")
+                # One statement, as delivery outcomes change an endpoint: a concurrent change of
+                # its version cannot fail the round, and only the worker that disables it
+                # announces it.
+                disabled = await session.scalar(
+                    _endpoint_changed(hook.id, Webhook.active.is_(True))
+                    .values(active=False, disabled_at=utcnow())
+                    .returning(Webhook.id)
+                )
+                if disabled is not None:
+                    self._announce_disabled(session, hook, "owner_lost_scope")
         return [hook for hook in hooks if hook.id in readers]
 
     def _announce_disabled(self, session: AsyncSession, webhook: Webhook, reason: str) -> None:

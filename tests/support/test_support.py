@@ -12,7 +12,7 @@ from app.core.transactions import writing
 from app.support.models import SupportEpisode
 from app.support.worker import evaluate_clients
 from app.sync.worker import Worker
-from tests.factories import make_user, put_on_care_team
+from tests.factories import make_assignment, make_user, put_on_care_team
 from tests.support.conftest import answer, events_of, rounds, struggling_client
 
 
@@ -323,3 +323,28 @@ async def test_the_caseload_reads_signals_without_a_statement_per_client(app, db
     assert sum(1 for r in rows["items"] if r["needs_support"]) == 4
     assert len(four) == len(one)
     assert not [s for s in four if "FROM support_episode" in s and "JOIN" not in s]
+
+
+async def test_one_round_reads_every_clinic_behind_not_only_the_first_batch(
+    app, db, world, monkeypatch
+):
+    """Clinics are read in batches (a transaction each) until none is behind."""
+    from app.support import worker as support_worker
+    from app.support.models import SupportCheck
+    from tests.factories import make_clinic
+
+    monkeypatch.setattr(support_worker, "CLINICS_PER_BATCH", 1)
+    clients = []
+    for n in range(3):
+        clinic = await make_clinic(db, f"Clinic {n}")
+        therapist = await make_user(db, clinic, Role.therapist)
+        member = await make_user(db, clinic, Role.client)
+        await put_on_care_team(db, therapist, member)
+        await make_assignment(db, therapist, member)  # announced: assignment.created
+        clients.append(member.id)
+    await db.commit()
+    queued = await support_worker.queue_changed_clients(app.state.sessionmaker, utcnow())
+    assert queued == 3
+    await db.rollback()
+    checked = set(await db.scalars(select(SupportCheck.client_id)))
+    assert set(clients) <= checked

@@ -1,6 +1,7 @@
 """Webhooks carry data out: subscribing needs the read scope of what the events carry, and an
 endpoint whose owner loses it (revoked, deactivated, scope gone) stops receiving."""
 
+import pytest
 from sqlalchemy import select
 
 from app.auth.models import Role
@@ -139,3 +140,51 @@ async def test_an_admin_with_read_and_write_keeps_receiving(
     await _create_goal(client, world)
     await drain(app)
     assert len(receiver.events) == 2
+
+
+async def test_disabling_an_endpoint_whose_owner_left_survives_a_concurrent_change(app, db, world):
+    """The fan-out disables such an endpoint by one statement: a change of the endpoint
+    committed meanwhile (its version moved on) neither fails the round nor is overwritten."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nothing commits between read and write")
+    from sqlalchemy import func, update
+
+    from app.core.outbox import Event
+    from tests.factories import make_webhook
+
+    api_client = await make_api_client(db, world.clinic, ["homework:read"])
+    webhook = await make_webhook(db, world.clinic, event_types=["goal.created"])
+    webhook.created_by_api_client_id = api_client.id
+    webhook.owner_scopes = ["homework:read"]
+    await db.commit()
+    before = webhook.version
+    worker = Worker(app.state.sessionmaker)
+    async with app.state.sessionmaker() as session:
+        (loaded,) = (
+            await session.execute(select(Webhook).where(Webhook.id == webhook.id))
+        ).scalars()
+        # Meanwhile: the owner is revoked and an admin renames the endpoint's URL.
+        from app.auth.models import ApiClient
+        from app.core.time import utcnow
+
+        await db.execute(
+            update(ApiClient).where(ApiClient.id == api_client.id).values(revoked_at=utcnow())
+        )
+        await db.execute(
+            update(Webhook)
+            .where(Webhook.id == webhook.id)
+            .values(url="https://hooks.example.com/moved", version=Webhook.version + 1)
+        )
+        await db.commit()
+        assert await worker._heard_by_owners(session, [loaded]) == []
+        await session.commit()
+    await db.rollback()
+    db.expunge_all()
+    stored = await db.get(Webhook, webhook.id)
+    assert stored is not None
+    assert stored.active is False and stored.url == "https://hooks.example.com/moved"
+    assert stored.version == before + 2  # renamed, then disabled
+    announced = await db.scalar(
+        select(func.count()).select_from(Event).where(Event.type == "webhook.disabled")
+    )
+    assert announced == 1

@@ -16,6 +16,8 @@ COMMIT (fsync as the server is configured). Two designs of the outbox statement:
   then its counter row upserted, both held through COMMIT (`WITH outbox_lock AS (...),
   sequence_taken AS (INSERT INTO event_counter ... ON CONFLICT DO UPDATE ... RETURNING ...)
   INSERT INTO event ... FROM sequence_taken`).
+- `per_clinic_sequence`: the clinic's advisory lock, numbers from one deployment-wide sequence
+  (no counter row): the alternative measured for the decision in bench/README.md.
 - `row_only`: the counter row without the lock, which orders a clinic's commits as well: kept
   to show why the app queues writers on the lock first.
 - `unordered`: the events with no lock and no counter (a feed could then miss events): the
@@ -84,6 +86,14 @@ SCRIPTS = {
     "per_clinic": _numbered(
         "outbox_lock AS (SELECT pg_advisory_xact_lock(727100, :c) AS held), ",
         f"SELECT {CLINIC}, 1 FROM outbox_lock",
+    ),
+    # The clinic's lock with numbers from one deployment-wide sequence (no counter row): in
+    # commit order within a clinic on one PostgreSQL, but not on a sharded one, where a
+    # sequence is not one counter (docs/scaling.md).
+    "per_clinic_sequence": (
+        "WITH outbox_lock AS (SELECT pg_advisory_xact_lock(727100, :c) AS held) "
+        f"INSERT INTO event_global ({EVENT_COLUMNS}) "
+        f"SELECT {event_values(CLINIC)} FROM outbox_lock;"
     ),
     # The counter row alone (it orders a clinic's commits by itself): why the lock is there.
     "row_only": _numbered("", f"VALUES ({CLINIC}, 1)"),
@@ -195,6 +205,8 @@ def summary(figures: dict[str, list[float]], args: argparse.Namespace) -> dict[s
         "ratio_20_clinics": ratio("per_clinic/20", "global/20"),
         "ratio_1_clinic": ratio("per_clinic/1", "global/1"),
         "share_of_ceiling_20_clinics": ratio("per_clinic/20", "unordered/20"),
+        "sequence_ratio_20_clinics": ratio("per_clinic_sequence/20", "global/20"),
+        "sequence_ratio_1_clinic": ratio("per_clinic_sequence/1", "global/1"),
     }
 
 
@@ -227,7 +239,14 @@ def main() -> None:
     finally:
         asyncio.run(drop())
     result = summary(figures, args)
-    shown = ("median_tps", "ratio_20_clinics", "ratio_1_clinic", "share_of_ceiling_20_clinics")
+    shown = (
+        "median_tps",
+        "ratio_20_clinics",
+        "ratio_1_clinic",
+        "share_of_ceiling_20_clinics",
+        "sequence_ratio_20_clinics",
+        "sequence_ratio_1_clinic",
+    )
     print(json.dumps({k: result[k] for k in shown}, indent=2))
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / "event_sequencing.json").write_text(json.dumps(result, indent=2))

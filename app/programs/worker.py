@@ -12,10 +12,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.assignments.models import Assignment, AssignmentStatus
 from app.core.time import utcnow
 from app.core.transactions import writing
-from app.programs.models import Enrolment, EnrolmentStatus
-from app.programs.release import Progress, advance
+from app.programs.models import Enrolment, EnrolmentStatus, EnrolmentStep, StepState
+from app.programs.release import Progress, advance, announce_enrolment, load_progress
 from app.programs.repository import definition_by_id, steps_of
 
 ENROLMENTS_PER_ROUND = 50
@@ -31,7 +32,7 @@ async def release_due_steps(
     """Release every step due by `now` (up to MAX_BATCHES batches of enrolments, one
     transaction each). Returns how many steps were released."""
     now = now or utcnow()
-    released = 0
+    released = await skip_cancelled_steps(sessionmaker, now=now, batch=batch)
     for _ in range(MAX_BATCHES):
         async with writing(sessionmaker) as session:
             enrolments = list(
@@ -55,4 +56,57 @@ async def release_due_steps(
                 released += len(await advance(session, progress, now))
         if len(enrolments) < batch:
             break
+    return released
+
+
+async def skip_cancelled_steps(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime | None = None,
+    batch: int = ENROLMENTS_PER_ROUND,
+) -> int:
+    """A released step whose assignment was cancelled by hand (a therapist's PATCH or DELETE
+    of the assignment, not the enrolment's end) is skipped, as an optional step's skip: the
+    next step's rule counts it as done, and the enrolment can complete. Returns how many steps
+    the advances released."""
+    now = now or utcnow()
+    cancelled_steps = (
+        select(EnrolmentStep.enrolment_id)
+        .join(Assignment, Assignment.id == EnrolmentStep.assignment_id)
+        .where(
+            EnrolmentStep.state == StepState.released,
+            Assignment.status == AssignmentStatus.cancelled,
+        )
+    )
+    released = 0
+    async with writing(sessionmaker) as session:
+        enrolments = (
+            await session.execute(
+                select(Enrolment)
+                .where(
+                    Enrolment.status == EnrolmentStatus.active,
+                    Enrolment.id.in_(cancelled_steps),
+                )
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+        for enrolment in list(enrolments):
+            progress = await load_progress(session, enrolment)
+            assignment_ids = [s.assignment_id for s in progress.steps.values()]
+            cancelled = set(
+                await session.scalars(
+                    select(Assignment.id).where(
+                        Assignment.id.in_([a for a in assignment_ids if a is not None]),
+                        Assignment.status == AssignmentStatus.cancelled,
+                    )
+                )
+            )
+            for step in progress.steps.values():
+                if step.state == StepState.released and step.assignment_id in cancelled:
+                    step.state, step.finished_at = StepState.skipped, now
+            enrolment.updated_at = now
+            await session.flush()
+            released += len(await advance(session, progress, now))
+            await announce_enrolment(session, progress, "enrolment.updated")
     return released

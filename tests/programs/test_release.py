@@ -334,3 +334,24 @@ async def test_the_background_worker_round_releases_due_steps(client, world, app
     await db.commit()
     await Worker(app.state.sessionmaker).run_once()
     assert states(await get_enrolment(client, world, enrolment["id"])) == ["released", "released"]
+
+
+async def test_a_step_whose_assignment_a_therapist_cancelled_is_skipped_and_the_next_released(
+    client, world, app, db
+):
+    """Cancelling a step's assignment by hand does not leave the enrolment stuck: the worker
+    skips the step (as an optional step's skip) and releases what waited for it."""
+    program = await make_program(client, world, [step(IMMEDIATELY), step(AFTER)])
+    enrolment = await enrol(client, world, program["id"])
+    first = enrolment["steps"][0]["assignment_id"]
+    cancelled = await client.patch(
+        f"/v1/assignments/{first}",
+        headers=world.auth("therapist"),
+        json={"status": "cancelled"},
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert await worker(app) == 1
+    after = await get_enrolment(client, world, enrolment["id"])
+    assert states(after) == ["skipped", "released"]
+    assert await worker(app) == 0  # once
+    assert await count_events(db, "program.step_released") == 2

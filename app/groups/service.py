@@ -4,7 +4,9 @@ stints, and the group's homework given to each member as their own assignment.""
 import uuid
 from collections import defaultdict
 from datetime import datetime
+from typing import TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,23 +80,18 @@ class GroupAssignmentEnded(Conflict):
 
 # --- groups ---------------------------------------------------------------------------------
 
+Read = TypeVar("Read", bound=BaseModel)
+
+
+def read_of(model: type[Read], row: object, **extra: object) -> Read:
+    """The answer model of a row: its fields read from the row's attributes, but `extra`."""
+    fields = {name: getattr(row, name) for name in model.model_fields if name not in extra}
+    return model.model_validate(fields | extra)
+
 
 async def _group_reads(session: AsyncSession, groups: list[TherapyGroup]) -> list[GroupRead]:
     facilitators = await facilitator_ids(session, [g.id for g in groups])
-    return [
-        GroupRead(
-            id=g.id,
-            clinic_id=g.clinic_id,
-            name=g.name,
-            description=g.description,
-            status=g.status,
-            facilitator_ids=facilitators[g.id],
-            created_at=g.created_at,
-            updated_at=g.updated_at,
-            version=g.version,
-        )
-        for g in groups
-    ]
+    return [read_of(GroupRead, g, facilitator_ids=facilitators[g.id]) for g in groups]
 
 
 async def group_read(session: AsyncSession, group: TherapyGroup) -> GroupRead:
@@ -404,27 +401,7 @@ async def _homework_reads(
         given[homework_id].append(
             MemberAssignment(client_id=client_id, assignment_id=assignment_id)
         )
-    return [
-        GroupAssignmentRead(
-            id=h.id,
-            group_id=h.group_id,
-            clinic_id=h.clinic_id,
-            template_id=h.template_id,
-            template_version=h.template_version,
-            title=h.title,
-            instructions=h.instructions,
-            estimated_minutes=h.estimated_minutes,
-            schedule=h.schedule,
-            reminders=h.reminders,
-            status=h.status,
-            ended_at=h.ended_at,
-            member_assignments=given[h.id],
-            created_at=h.created_at,
-            updated_at=h.updated_at,
-            version=h.version,
-        )
-        for h in homework
-    ]
+    return [read_of(GroupAssignmentRead, h, member_assignments=given[h.id]) for h in homework]
 
 
 async def assign_to_group(

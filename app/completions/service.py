@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment, AssignmentStatus
-from app.assignments.occurrences import Timeline
+from app.assignments.occurrences import Timeline, load_timelines
 from app.assignments.recurrence import Occurrence
 from app.assignments.schedules import parse_hhmm
 from app.auth.principal import Principal
@@ -31,7 +31,7 @@ from app.core.ids import new_id
 from app.core.outbox import emit, record_event
 from app.core.pagination import ListParams, Page, SortKey, paginate_rows
 from app.core.time import utcnow
-from app.programs.release import on_completion
+from app.programs.release import on_completion, on_completion_undone
 from app.templates.repository import definition_by_id
 from app.templates.scoring import score_responses
 from app.templates.validation import validate_responses
@@ -328,6 +328,7 @@ async def update_completion(
     for name in ("status", "wants_to_discuss"):
         if name in changes and changes[name] is None:
             changes.pop(name)
+    previous_status = CompletionStatus(completion.status)
     status = CompletionStatus(changes.get("status", completion.status))
     if status != completion.status:
         # Switching between done and skipped drops what only the other kind carries.
@@ -351,6 +352,25 @@ async def update_completion(
         setattr(completion, name, value)
     await session.flush()
     _emit(session, "completion.updated", completion, was_risky=was_risky)
+    if status != previous_status:
+        await _recount_program_step(session, completion, done=status == CompletionStatus.done)
+
+
+async def _recount_program_step(session: AsyncSession, completion: Completion, done: bool) -> None:
+    """A completion of a program step's assignment changed between done and skipped: the step
+    counts it (and may release the next step), or no longer counts it."""
+    assignment = await session.get(Assignment, completion.assignment_id)
+    if assignment is None or assignment.enrolment_id is None:
+        return
+    if not done:
+        await on_completion_undone(session, assignment)
+        return
+    day = completion.occurrence_date
+    timeline = (await load_timelines(session, [assignment]))[assignment.id]
+    wanted = parse_hhmm(completion.occurrence_time) if completion.occurrence_time else None
+    occurrence = next((o for o in timeline.occurrences(day, day) if o.local_time == wanted), None)
+    if occurrence is not None:
+        await on_completion(session, assignment, timeline, occurrence)
 
 
 async def review_completion(

@@ -313,3 +313,20 @@ async def on_completion(
     step.finished_at = now
     await session.flush()
     await advance(session, progress, now)
+
+
+async def on_completion_undone(session: AsyncSession, assignment: Assignment) -> None:
+    """A done completion of a step's assignment edited to skipped: it no longer counts for a
+    step still waiting for its completions (a step completed already stays completed, and
+    what it released stays released)."""
+    await session.execute(
+        update(EnrolmentStep)
+        .where(
+            EnrolmentStep.assignment_id == assignment.id,
+            EnrolmentStep.clinic_id == assignment.clinic_id,
+            EnrolmentStep.state == StepState.released,
+            EnrolmentStep.done_count > 0,
+        )
+        .values(done_count=EnrolmentStep.done_count - 1)
+        .execution_options(synchronize_session=False)
+    )

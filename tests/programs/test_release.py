@@ -18,6 +18,7 @@ from tests.factories import make_assignment
 from tests.programs.conftest import (
     AFTER,
     IMMEDIATELY,
+    THOUGHT_RECORD,
     complete,
     count_events,
     enrol,
@@ -355,3 +356,42 @@ async def test_a_step_whose_assignment_a_therapist_cancelled_is_skipped_and_the_
     assert states(after) == ["skipped", "released"]
     assert await worker(app) == 0  # once
     assert await count_events(db, "program.step_released") == 2
+
+
+async def test_editing_a_steps_completion_between_done_and_skipped_recounts_it(
+    client, world, app, db
+):
+    """A done completion edited to skipped no longer counts toward `completions`; edited back
+    to done, it counts again and may release the next step."""
+    twice_a_day = {"rrule": "FREQ=DAILY", "days": 7, "times": ["08:00", "20:00"]}
+    program = await make_program(
+        client,
+        world,
+        [
+            step(
+                IMMEDIATELY,
+                schedule=twice_a_day,
+                completed_when={"type": "completions", "count": 2},
+            ),
+            step(AFTER),
+        ],
+    )
+    enrolment = await enrol(client, world, program["id"])
+    first = enrolment["steps"][0]["assignment_id"]
+    morning = await complete(client, world, first, occurrence_time="08:00")
+    skipped = await client.patch(
+        f"/v1/completions/{morning['id']}",
+        headers=world.auth("client"),
+        json={"status": "skipped", "skip_reason": "forgot"},
+    )
+    assert skipped.status_code == 200, skipped.text
+    await complete(client, world, first, occurrence_time="20:00")
+    # One done completion counts now: step 1 still waits.
+    assert states(await get_enrolment(client, world, enrolment["id"])) == ["released", "locked"]
+    done_again = await client.patch(
+        f"/v1/completions/{morning['id']}",
+        headers=world.auth("client"),
+        json={"status": "done", "responses": THOUGHT_RECORD},
+    )
+    assert done_again.status_code == 200, done_again.text
+    assert states(await get_enrolment(client, world, enrolment["id"])) == ["completed", "released"]

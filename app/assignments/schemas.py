@@ -17,6 +17,8 @@ Title = Annotated[
 ]
 Instructions = Annotated[str, StringConstraints(max_length=20000)]
 Minutes = Annotated[int, Field(strict=True, ge=1, le=600)]
+# A template version's number, as the version routes bound it (a database integer holds it).
+VersionNumber = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
 
 
 class AssignmentCreate(Schema):
@@ -40,7 +42,7 @@ class AssignmentCreate(Schema):
 
     client_id: uuid.UUID
     template_id: uuid.UUID
-    template_version: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+    template_version: VersionNumber | None = Field(
         default=None, description="Pin this version; the latest when absent."
     )
     title: Title | None = Field(default=None, description="The template's title when absent.")

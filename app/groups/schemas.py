@@ -4,10 +4,19 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from app.assignments.schedules import Reminders, Schedule
-from app.assignments.schemas import Instructions, Minutes, Title
+from app.assignments.schemas import Instructions, Minutes, Title, VersionNumber
 from app.core.schemas import Schema, raise_field_errors
 from app.core.types import NOT_BLANK, CalendarDate
 from app.groups.models import GroupAssignmentStatus, GroupStatus, HiddenReason, ShareKind
@@ -17,8 +26,18 @@ Description = Annotated[str, StringConstraints(max_length=5000)]
 DisplayName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK)
 ]
+
+
+def _each_once(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if len(set(ids)) != len(ids):
+        raise PydanticCustomError("duplicate", "Name each facilitator once")
+    return ids
+
+
 FacilitatorIds = Annotated[
-    list[uuid.UUID], Field(max_length=20, json_schema_extra={"uniqueItems": True})
+    list[uuid.UUID],
+    Field(max_length=20, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_each_once),
 ]
 MAX_SHARED_FIELDS = 20
 
@@ -122,7 +141,7 @@ class GroupAssignmentCreate(Schema):
     )
 
     template_id: uuid.UUID
-    template_version: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+    template_version: VersionNumber | None = Field(
         default=None, description="Pin this version; the latest when absent."
     )
     title: Title | None = Field(default=None, description="The template's title when absent.")

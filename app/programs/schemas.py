@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from app.assignments.schedules import MAX_COUNT, LocalTime, Reminders, Schedule, ScheduleRead
-from app.assignments.schemas import Instructions, Minutes, Title
+from app.assignments.schemas import Instructions, Minutes, Title, VersionNumber
 from app.core.schemas import Schema, raise_field_errors
 from app.core.types import NOT_BLANK, CalendarDate
 from app.programs.models import EnrolmentStatus, ProgramSource, StepState
@@ -142,7 +142,7 @@ class ProgramStep(Schema):
     """One step: a template given as an assignment when the step is released."""
 
     template_id: uuid.UUID
-    template_version: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+    template_version: VersionNumber | None = Field(
         default=None,
         description="Pin this template version; absent: the latest when the program version "
         "is published (each program version pins one).",

@@ -244,3 +244,26 @@ async def test_unknown_group_and_homework_are_not_found(client, world):
         json={"status": "ended"},
     )
     assert response.status_code == 404
+
+
+async def test_bad_bodies_are_refused_naming_the_field(client, world):
+    group = await make_group(client, world)
+    twice = str(world.therapist.id)
+    repeated = await client.patch(
+        f"/v1/groups/{group['id']}",
+        headers={**world.auth("therapist_other"), "If-Match": '"99"'},
+        json={"facilitator_ids": [twice, twice]},
+    )
+    assert repeated.status_code == 422  # before the stale If-Match: the body is wrong
+    assert repeated.json()["errors"][0]["loc"] == ["body", "facilitator_ids"]
+    huge = await client.post(
+        f"/v1/groups/{group['id']}/assignments",
+        headers=world.auth("therapist_other"),
+        json={
+            "template_id": BREATHING,
+            "template_version": 4611686018427387905,
+            "schedule": {"start_date": "2026-12-01"},
+        },
+    )
+    assert huge.status_code == 422
+    assert huge.json()["errors"][0]["loc"] == ["body", "template_version"]

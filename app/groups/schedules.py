@@ -21,7 +21,7 @@ def member_schedule(group: Schedule, joined_on: date, timezone: str) -> Schedule
     a count-bounded schedule gives them only the occurrences the group has left."""
     if joined_on <= group.start_date:
         return group.resolved(timezone)
-    first = schedule_dates(group, joined_on, joined_on + _HORIZON)[:1]
+    first = schedule_dates(group, joined_on, joined_on + min(_HORIZON, date.max - joined_on))[:1]
     if not first:
         return None
     data = group.model_dump()

@@ -212,6 +212,7 @@ def test_a_late_member_of_a_counted_schedule_gets_what_the_group_has_left():
     assert late.start_date == date(2026, 12, 14) and late.count == 3  # 14 Dec, 28 Dec, 11 Jan
     assert late.rrule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO" and late.timezone == "Europe/Berlin"
     assert member_schedule(group, date(2027, 1, 12), "UTC") is None
+    assert member_schedule(group, date(9998, 12, 31), "UTC") is None  # the calendar's edge
     # Joining on or before the start: the group's own schedule.
     assert member_schedule(group, date(2026, 11, 2), "UTC") == group.resolved("UTC")
 

@@ -15,8 +15,9 @@ from sqlalchemy import Select, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
+from app.clinics.repository import ClientOwnedRows
 from app.completions.models import Achievement, Completion
-from app.completions.repository import CompletionNotFound
+from app.completions.repository import get_visible_completion
 from app.core.db import insert_unless_taken
 from app.core.errors import Conflict, NotFound, Unprocessable, field_error
 from app.core.ids import new_id
@@ -35,6 +36,9 @@ class ShareNotFound(NotFound):
 
 class AchievementNotFound(NotFound):
     slug = "achievement-not-found"
+
+
+_achievements = ClientOwnedRows(Achievement, AchievementNotFound, "No such achievement.")
 
 
 class DisplayNameNeeded(Conflict):
@@ -68,30 +72,16 @@ async def _content(
     session: AsyncSession, principal: Principal, body: ShareCreate
 ) -> tuple[ShareKind, dict[str, Any], bool]:
     """What the share shows, and whether it is held for review."""
+    # The caller is a client (the policy): what they can see of these is their own.
     if body.completion_id is not None:
-        completion = await session.scalar(
-            select(Completion).where(
-                Completion.id == body.completion_id,
-                Completion.client_id == principal.id,
-                Completion.clinic_id == principal.clinic_id,
-            )
-        )
-        if completion is None:
-            raise CompletionNotFound("No such completion of yours.")
+        completion = await get_visible_completion(session, principal, body.completion_id)
         return (
             ShareKind.completion,
             {"fields": _shared_text(completion, body.fields)},
             completion.risk,
         )
-    achievement = await session.scalar(
-        select(Achievement).where(
-            Achievement.id == body.achievement_id,
-            Achievement.client_id == principal.id,
-            Achievement.clinic_id == principal.clinic_id,
-        )
-    )
-    if achievement is None:
-        raise AchievementNotFound("No such achievement of yours.")
+    assert body.achievement_id is not None  # the body names one of the two
+    achievement = await _achievements.get(session, principal, body.achievement_id)
     content = {
         "title": achievement.title,
         "type": achievement.type,

@@ -744,6 +744,12 @@ CASES: list[Case] = [
     ),
     Case("GET", "/v1/groups/{group_id}/assignments", group_readers(200), params=a_group),
     Case(
+        "GET",
+        "/v1/groups/{group_id}/assignments/{group_assignment_id}",
+        group_readers(200),
+        params=a_group_with_homework,
+    ),
+    Case(
         "PATCH",
         "/v1/groups/{group_id}/assignments/{group_assignment_id}",
         group_readers(200),

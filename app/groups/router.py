@@ -208,6 +208,24 @@ async def list_group_assignments(
     return await service.list_group_homework(session, principal, group_id, params)
 
 
+@router.get(
+    "/groups/{group_id}/assignments/{group_assignment_id}",
+    operation_id="getGroupAssignment",
+    summary="One piece of the group's homework, with each member's assignment of it",
+    responses=problem_responses(404),
+)
+async def get_group_assignment(
+    group_id: uuid.UUID,
+    group_assignment_id: uuid.UUID,
+    session: SessionDep,
+    principal: HomeworkReader,
+    response: Response,
+) -> GroupAssignmentRead:
+    read = await service.get_group_homework(session, principal, group_id, group_assignment_id)
+    set_etag(response, read.version)
+    return read
+
+
 @router.patch(
     "/groups/{group_id}/assignments/{group_assignment_id}",
     operation_id="updateGroupAssignment",

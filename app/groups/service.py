@@ -459,14 +459,21 @@ async def list_group_homework(
     return Page(items=await _homework_reads(session, list(rows)), next_cursor=cursor)
 
 
+async def get_group_homework(
+    session: AsyncSession, principal: Principal, group_id: uuid.UUID, homework_id: uuid.UUID
+) -> GroupAssignmentRead:
+    await get_visible_group(session, principal, group_id)
+    homework = await _get_homework(session, group_id, homework_id, for_update=False)
+    return (await _homework_reads(session, [homework]))[0]
+
+
 async def _get_homework(
-    session: AsyncSession, group_id: uuid.UUID, homework_id: uuid.UUID
+    session: AsyncSession, group_id: uuid.UUID, homework_id: uuid.UUID, *, for_update: bool = True
 ) -> GroupAssignment:
-    found = await session.scalar(
-        select(GroupAssignment)
-        .where(GroupAssignment.id == homework_id, GroupAssignment.group_id == group_id)
-        .with_for_update()
+    stmt = select(GroupAssignment).where(
+        GroupAssignment.id == homework_id, GroupAssignment.group_id == group_id
     )
+    found = await session.scalar(stmt.with_for_update() if for_update else stmt)
     if found is None:
         raise GroupAssignmentNotFound("No such homework of this group.")
     return found

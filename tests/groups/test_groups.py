@@ -84,6 +84,10 @@ async def test_members_get_the_groups_homework_in_their_own_time_zone(client, wo
     homework = await give(client, world, group["id"])
     given = {m["client_id"]: m["assignment_id"] for m in homework["member_assignments"]}
     assert set(given) == {str(world.client.id), str(world.client_other.id)}
+    # Where the answer's Location points: the same homework, read again.
+    location = f"/v1/groups/{group['id']}/assignments/{homework['id']}"
+    again = await client.get(location, headers=world.auth("therapist_other"))
+    assert again.status_code == 200 and again.json() == homework
     by_client = {str(a.client_id): a for a in await assignments_of(db, homework["id"])}
     assert by_client[str(world.client.id)].schedule["timezone"] == "America/New_York"
     assert by_client[str(world.client_other.id)].schedule["timezone"] == "Asia/Tokyo"

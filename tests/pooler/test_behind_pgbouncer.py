@@ -200,6 +200,8 @@ async def _visit(http: httpx.AsyncClient, client_id: str) -> tuple[str, str]:
     bundle = await http.get(f"/v1/fhir/Patient/{client_id}/$everything", headers=therapist)
     assert bundle.status_code == 200 and bundle.json()["resourceType"] == "Bundle", bundle.text
 
+    await _programs_and_groups(http, therapist, client, client_id)
+
     admin = await _token(http, "admin@demo.clinic")
     hook = await http.post(
         "/v1/webhooks",
@@ -210,6 +212,57 @@ async def _visit(http: httpx.AsyncClient, client_id: str) -> tuple[str, str]:
     removed = await http.delete(f"/v1/webhooks/{hook.json()['id']}", headers=admin)
     assert removed.status_code == 204, removed.text
     return assignment_id, completion["id"]
+
+
+async def _programs_and_groups(
+    http: httpx.AsyncClient, therapist: dict[str, str], client: dict[str, str], client_id: str
+) -> None:
+    """The programs' and groups' smoke: an enrolment whose first step becomes an assignment,
+    a group with the client in it, its homework, what the client shares and the facilitator
+    sees."""
+    programs = await http.get("/v1/programs", headers=therapist)
+    assert programs.status_code == 200 and programs.json()["items"], programs.text
+    enrolled = await http.post(
+        f"/v1/programs/{programs.json()['items'][0]['id']}/enrolments",
+        json={"client_id": client_id},
+        headers=therapist,
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["steps"][0]["state"] == "released"
+    group = await http.post("/v1/groups", json={"name": "Pooler group"}, headers=therapist)
+    assert group.status_code == 201, group.text
+    path = f"/v1/groups/{group.json()['id']}"
+    joined = await http.post(
+        f"{path}/members", json={"client_id": client_id, "display_name": "C."}, headers=therapist
+    )
+    assert joined.status_code == 201, joined.text
+    homework = await http.post(
+        f"{path}/assignments",
+        json={
+            "template_id": str(builtin_template_id("thought-record")),
+            "schedule": {"start_date": dt.date.today().isoformat(), "rrule": "FREQ=DAILY"},
+        },
+        headers=therapist,
+    )
+    assert homework.status_code == 201, homework.text
+    (given,) = homework.json()["member_assignments"]
+    done = await http.post(
+        f"/v1/assignments/{given['assignment_id']}/completions",
+        json={
+            "completed_at": dt.datetime.now(dt.UTC).isoformat(),
+            "responses": get_builtin("thought-record").realistic_example,
+        },
+        headers=client,
+    )
+    assert done.status_code == 201, done.text
+    shared = await http.post(
+        f"{path}/shares",
+        json={"completion_id": done.json()["id"], "fields": ["balanced_thought"]},
+        headers=client,
+    )
+    assert shared.status_code == 201, shared.text
+    seen = await http.get(f"{path}/completions", headers=therapist)
+    assert [c["id"] for c in seen.json()["items"]] == [done.json()["id"]], seen.text
 
 
 async def _whole_feed(http: httpx.AsyncClient, headers: dict[str, str]) -> list[dict]:

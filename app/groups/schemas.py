@@ -68,7 +68,9 @@ class GroupUpdate(Schema):
     name: Title | None = None
     description: Description | None = None
     facilitator_ids: FacilitatorIds | None = Field(
-        default=None, description="Replaces the facilitators; at least one stays."
+        default=None,
+        description="Replaces the facilitators; at least one stays, and a therapist making "
+        "the change stays one.",
     )
     status: GroupStatus | None = Field(
         default=None, description="`archived` ends the group's homework and every membership."

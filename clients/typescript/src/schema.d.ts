@@ -3483,7 +3483,7 @@ export interface components {
             description?: string | null;
             /**
              * Facilitator Ids
-             * @description Replaces the facilitators; at least one stays.
+             * @description Replaces the facilitators; at least one stays, and a therapist making the change stays one.
              */
             facilitator_ids?: string[] | null;
             /** Name */

@@ -9,8 +9,6 @@ from typing import Any
 
 import anyio
 
-from app.reports.charts import render_chart
-from app.reports.pdf import render_pdf
 from app.reports.schemas import ChartName, ClientReport
 
 _RENDERING = threading.Lock()
@@ -38,9 +36,26 @@ def rendered(function: Callable[..., bytes], *args: Any) -> bytes:
     return content
 
 
+# matplotlib, numpy and fpdf2 are imported by the first rendering (in its worker thread), not
+# when the app starts: they are ~100 MB of every worker's memory, and most processes (the
+# worker, most API processes most of the time) never render a report.
+
+
+def _pdf(report: ClientReport) -> bytes:
+    from app.reports.pdf import render_pdf
+
+    return render_pdf(report)
+
+
+def _chart(report: ClientReport, chart: ChartName) -> bytes:
+    from app.reports.charts import render_chart
+
+    return render_chart(report, chart)
+
+
 async def pdf_of(report: ClientReport) -> bytes:
-    return await anyio.to_thread.run_sync(rendered, render_pdf, report)
+    return await anyio.to_thread.run_sync(rendered, _pdf, report)
 
 
 async def svg_of(report: ClientReport, chart: ChartName) -> bytes:
-    return await anyio.to_thread.run_sync(rendered, render_chart, report, chart)
+    return await anyio.to_thread.run_sync(rendered, _chart, report, chart)

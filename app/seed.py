@@ -4,7 +4,6 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +21,7 @@ from app.clinics.service import create_clinic, ensure_on_care_team, find_clinic_
 from app.completions.schemas import CompletionCreate
 from app.completions.service import record_completion
 from app.core.passwords import hash_password, hash_secret
-from app.core.time import utcnow
+from app.core.time import local_day, utcnow
 from app.goals.schemas import GoalCreate
 from app.goals.service import create_goal
 from app.programs.service import sync_builtins as sync_builtin_programs
@@ -164,7 +163,7 @@ async def seed_homework(session: AsyncSession, world: DemoWorld) -> None:
             select(Assignment.id).where(Assignment.client_id == client.id).limit(1)
         ):
             continue
-        start = utcnow().astimezone(ZoneInfo(client.timezone)).date() - timedelta(days=14)
+        start = local_day(utcnow(), client.timezone) - timedelta(days=14)
         principal = Principal(
             therapist.id, therapist.clinic_id, Role.therapist, ROLE_SCOPES[Role.therapist]
         )

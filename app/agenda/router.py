@@ -3,7 +3,6 @@
 import uuid
 from datetime import date, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
@@ -16,7 +15,7 @@ from app.clinics.repository import get_visible_client
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
 from app.core.routing import ProblemRoute, problem_responses
-from app.core.time import utcnow
+from app.core.time import local_day, utcnow
 from app.core.types import CalendarDate
 
 router = APIRouter(route_class=ProblemRoute, tags=["agenda"], responses=problem_responses(401, 403))
@@ -35,7 +34,7 @@ ToDate = Annotated[
 
 
 def _window(client: User, start: date | None, end: date | None) -> tuple[date, date]:
-    today = utcnow().astimezone(ZoneInfo(client.timezone)).date()
+    today = local_day(utcnow(), client.timezone)
     start = start or today
     end = end or start + timedelta(days=6)
     if end < start:

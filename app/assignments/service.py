@@ -2,6 +2,7 @@
 and the status lifecycle active ⇄ paused → completed | cancelled."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import column, select, table, update
@@ -331,13 +332,24 @@ async def _change(session: AsyncSession, assignment: Assignment, body: Assignmen
 
 async def cancel_assignment(session: AsyncSession, assignment: Assignment) -> None:
     """Cancel it (again is a no-op); announced as `assignment.cancelled` either way."""
-    if assignment.status != AssignmentStatus.cancelled:
+    await cancel_assignments(session, [assignment])
+
+
+async def cancel_assignments(session: AsyncSession, assignments: Sequence[Assignment]) -> None:
+    """Cancel each (one cancelled already stays so; a completed one is a 409), each announced
+    as `assignment.cancelled`: the answers of all of them built in one load."""
+    now = utcnow()
+    for assignment in assignments:
+        if assignment.status == AssignmentStatus.cancelled:
+            continue
         if AssignmentStatus(assignment.status) == AssignmentStatus.completed:
             raise InvalidTransition("A completed assignment cannot be cancelled.")
-        await _transition(session, assignment, AssignmentStatus.cancelled, utcnow())
-        await session.flush()
+        await _transition(session, assignment, AssignmentStatus.cancelled, now)
+    await session.flush()
+    for assignment in assignments:
         await refresh_next_reminder(session, assignment)
-    await _announce(session, assignment, "assignment.cancelled")
+    for read in await assignment_reads(session, list(assignments)):
+        emit(session, "assignment.cancelled", read)
 
 
 async def refresh_next_reminder(

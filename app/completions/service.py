@@ -30,7 +30,7 @@ from app.core.errors import AppError, Conflict, Forbidden, Unprocessable, field_
 from app.core.ids import new_id
 from app.core.outbox import emit, record_event
 from app.core.pagination import ListParams, Page, SortKey, paginate_rows
-from app.core.time import utcnow
+from app.core.time import local_day, utcnow
 from app.programs.release import on_completion, on_completion_undone
 from app.templates.repository import definition_by_id
 from app.templates.scoring import score_responses
@@ -271,7 +271,7 @@ async def _create(
         )
     now = utcnow()
     _check_clock(body.completed_at, now)
-    today = now.astimezone(ZoneInfo(assignment.schedule["timezone"])).date()
+    today = local_day(now, assignment.schedule["timezone"])
     # The awards are prepared first: they load this assignment's timeline with what a streak
     # needs, so that the occurrence and the streak share one read.
     awards = await prepare_awards(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core.errors import NotFound
-from app.groups.models import GroupFacilitator, GroupMembership, TherapyGroup
+from app.groups.models import GroupAssignment, GroupFacilitator, GroupMembership, TherapyGroup
 
 
 class GroupNotFound(NotFound):
@@ -109,3 +109,20 @@ async def get_visible_membership(
     if found is None:
         raise MemberNotFound("No such member of this group.")
     return found
+
+
+def homework_ids_of(group_id: uuid.UUID) -> Select[uuid.UUID]:
+    """The ids of the group's homework, ended or not (for `IN`)."""
+    return select(GroupAssignment.id).where(GroupAssignment.group_id == group_id)
+
+
+async def latest_memberships(
+    session: AsyncSession, group_id: uuid.UUID
+) -> dict[uuid.UUID, GroupMembership]:
+    """Each client's latest stint in the group (its display name is the one shown now)."""
+    rows = await session.scalars(
+        select(GroupMembership)
+        .where(GroupMembership.group_id == group_id)
+        .order_by(GroupMembership.joined_on, GroupMembership.created_at)
+    )
+    return {membership.client_id: membership for membership in rows}

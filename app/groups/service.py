@@ -15,7 +15,7 @@ from app.assignments.schedules import Reminders, Schedule
 from app.assignments.service import (
     assignable_version,
     assignment_reads,
-    cancel_assignment,
+    cancel_assignments,
     insert_assignment,
 )
 from app.auth.models import Role, User, UserStatus
@@ -44,6 +44,8 @@ from app.groups.repository import (
     facilitator_ids,
     get_visible_group,
     get_visible_membership,
+    homework_ids_of,
+    latest_memberships,
     visible_groups,
     visible_memberships,
 )
@@ -204,14 +206,15 @@ async def update_group(
         wanted = await _check_facilitators(session, principal, body.facilitator_ids)
         await _set_facilitators(session, group, wanted)
     if body.status == GroupStatus.archived:
+        # Ending the homework cancels every member's assignment of it; then the stints close.
         for homework in await _active_homework(session, group.id):
             await _end_homework(session, homework, now)
-        for membership in await session.scalars(
-            select(GroupMembership).where(
-                GroupMembership.group_id == group.id, GroupMembership.left_on.is_(None)
-            )
+        for membership, timezone in await session.execute(
+            select(GroupMembership, User.timezone)
+            .join(User, User.id == GroupMembership.client_id)
+            .where(GroupMembership.group_id == group.id, GroupMembership.left_on.is_(None))
         ):
-            await _end_membership(session, group, membership, now)
+            await _close_stint(session, membership, timezone, now)
     read = await group_read(session, group)
     emit(session, "group.updated", read)
     return read
@@ -304,26 +307,31 @@ async def leave(
 ) -> MembershipRead:
     """The member leaves today (a member may leave themself): their assignments of the group's
     homework are cancelled, done work stays. Announced as `group_membership.ended`."""
-    group = await get_visible_group(session, principal, group_id, for_update=True)
+    await get_visible_group(session, principal, group_id, for_update=True)
     membership = await get_visible_membership(session, principal, group_id, client_id)
-    return await _end_membership(session, group, membership, utcnow())
-
-
-async def _end_membership(
-    session: AsyncSession, group: TherapyGroup, membership: GroupMembership, now: datetime
-) -> MembershipRead:
+    await cancel_assignments(
+        session,
+        list(
+            await session.scalars(
+                select(Assignment).where(
+                    Assignment.client_id == membership.client_id,
+                    Assignment.group_assignment_id.in_(homework_ids_of(group_id)),
+                    Assignment.status.not_in(FINAL_STATUSES),
+                )
+            )
+        ),
+    )
     timezone = await session.scalar(select(User.timezone).where(User.id == membership.client_id))
-    membership.left_on = max(local_day(now, str(timezone)), membership.joined_on)
+    return await _close_stint(session, membership, str(timezone), utcnow())
+
+
+async def _close_stint(
+    session: AsyncSession, membership: GroupMembership, timezone: str, now: datetime
+) -> MembershipRead:
+    """The stint ends today in the member's zone (or on a future join date: a stint of no
+    days). Announced as `group_membership.ended`."""
+    membership.left_on = max(local_day(now, timezone), membership.joined_on)
     membership.updated_at = now
-    homework_ids = select(GroupAssignment.id).where(GroupAssignment.group_id == group.id)
-    for assignment in await session.scalars(
-        select(Assignment).where(
-            Assignment.client_id == membership.client_id,
-            Assignment.group_assignment_id.in_(homework_ids),
-            Assignment.status.not_in(FINAL_STATUSES),
-        )
-    ):
-        await cancel_assignment(session, assignment)
     await session.flush()
     read = membership_read(membership)
     emit(session, "group_membership.ended", read)
@@ -497,7 +505,10 @@ async def update_group_homework(
             "Ended homework stays ended: give the group a new assignment.",
             errors=[field_error(["body", "status"], "Invalid transition", "transition")],
         )
-    if homework.status == GroupAssignmentStatus.active and body.status == "ended":
+    if (
+        homework.status == GroupAssignmentStatus.active
+        and body.status == GroupAssignmentStatus.ended
+    ):
         await _end_homework(session, homework, utcnow())
     read = (await _homework_reads(session, [homework]))[0]
     emit(session, "group_assignment.updated", read)
@@ -505,13 +516,17 @@ async def update_group_homework(
 
 
 async def _end_homework(session: AsyncSession, homework: GroupAssignment, now: datetime) -> None:
-    for assignment in await session.scalars(
-        select(Assignment).where(
-            Assignment.group_assignment_id == homework.id,
-            Assignment.status.not_in(FINAL_STATUSES),
-        )
-    ):
-        await cancel_assignment(session, assignment)
+    await cancel_assignments(
+        session,
+        list(
+            await session.scalars(
+                select(Assignment).where(
+                    Assignment.group_assignment_id == homework.id,
+                    Assignment.status.not_in(FINAL_STATUSES),
+                )
+            )
+        ),
+    )
     homework.status = GroupAssignmentStatus.ended
     homework.ended_at = homework.updated_at = now
     await session.flush()
@@ -532,7 +547,7 @@ async def group_completions(
     """The completions of the group's homework, by its members (a facilitator sees them even
     for a member not on their care team; nothing else of that member)."""
     await get_visible_group(session, principal, group_id)
-    homework_ids = select(GroupAssignment.id).where(GroupAssignment.group_id == group_id)
+    homework_ids = homework_ids_of(group_id)
     if homework_id is not None:
         homework_ids = homework_ids.where(GroupAssignment.id == homework_id)
     stmt = (
@@ -556,10 +571,9 @@ async def group_metrics(
     """Adherence to the group's homework over the last `days` days, per member (each in
     their own time zone) and for the whole group: counts, never answers."""
     await get_visible_group(session, principal, group_id)
-    homework_ids = select(GroupAssignment.id).where(GroupAssignment.group_id == group_id)
     assignments = list(
         await session.scalars(
-            select(Assignment).where(Assignment.group_assignment_id.in_(homework_ids))
+            select(Assignment).where(Assignment.group_assignment_id.in_(homework_ids_of(group_id)))
         )
     )
     counts = await adherence_for_assignments(session, assignments, utcnow(), days=days)
@@ -568,13 +582,7 @@ async def group_metrics(
     for assignment in assignments:
         per_member[assignment.client_id].merge(counts[assignment.id])
         total.merge(counts[assignment.id])
-    latest: dict[uuid.UUID, GroupMembership] = {}
-    for membership in await session.scalars(
-        select(GroupMembership)
-        .where(GroupMembership.group_id == group_id)
-        .order_by(GroupMembership.joined_on, GroupMembership.created_at)
-    ):
-        latest[membership.client_id] = membership
+    latest = await latest_memberships(session, group_id)
     members = [
         MemberAdherence(
             client_id=client_id,

@@ -23,8 +23,8 @@ from app.core.errors import Conflict, NotFound, Unprocessable, field_error
 from app.core.ids import new_id
 from app.core.pagination import ListParams, Page, SortKey, paginate_rows
 from app.core.time import utcnow
-from app.groups.models import GroupMembership, GroupShare, HiddenReason, ShareKind
-from app.groups.repository import current_membership, get_visible_group
+from app.groups.models import GroupShare, HiddenReason, ShareKind
+from app.groups.repository import current_membership, get_visible_group, latest_memberships
 from app.groups.schemas import ShareCreate, ShareModeration, ShareRead
 
 NOTE = "note"
@@ -92,12 +92,8 @@ async def _content(
 
 async def _display_names(session: AsyncSession, group_id: uuid.UUID) -> dict[uuid.UUID, str | None]:
     """The name each member shows now: that of their latest stint in the group."""
-    rows = await session.execute(
-        select(GroupMembership.client_id, GroupMembership.display_name)
-        .where(GroupMembership.group_id == group_id)
-        .order_by(GroupMembership.joined_on, GroupMembership.created_at)
-    )
-    return {client_id: name for client_id, name in rows}
+    latest = await latest_memberships(session, group_id)
+    return {client_id: membership.display_name for client_id, membership in latest.items()}
 
 
 def _share_read(share: GroupShare, display_name: str | None, principal: Principal) -> ShareRead:

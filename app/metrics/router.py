@@ -3,7 +3,6 @@
 import uuid
 from datetime import date, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +15,7 @@ from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
 from app.core.pagination import Page
 from app.core.routing import ProblemRoute, problem_responses
-from app.core.time import utcnow
+from app.core.time import local_day, utcnow
 from app.core.types import CalendarDate
 from app.metrics.caseload import caseload_page
 from app.metrics.schemas import CaseloadRow, CaseloadSort, ClientMetrics, Granularity
@@ -42,7 +41,7 @@ ToDate = Annotated[
 
 
 def _window(client: User, start: date | None, end: date | None) -> tuple[date, date]:
-    today = utcnow().astimezone(ZoneInfo(client.timezone)).date()
+    today = local_day(utcnow(), client.timezone)
     end = end or today
     start = start or end - timedelta(days=27)
     if start > end or (end - start).days + 1 > MAX_DAYS:

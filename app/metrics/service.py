@@ -4,7 +4,6 @@ import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +15,7 @@ from app.auth.models import User
 from app.completions.adherence import Counts, answered_occurrences, key_of, outcome
 from app.completions.days import client_days, streaks
 from app.completions.models import Completion, CompletionStatus
+from app.core.time import local_day
 from app.goals.models import Goal, GoalStatus, GoalStep
 from app.metrics.schemas import (
     Adherence,
@@ -245,7 +245,7 @@ async def client_metrics_by_day(
     """The client's metrics, and the adherence counts of each local day of the window that
     had something scheduled (from the same expansion of the schedules; the progress report's
     calendar)."""
-    today = now.astimezone(ZoneInfo(client.timezone)).date()
+    today = local_day(now, client.timezone)
     buckets = periods(start, end, granularity)
     adherence, per_period, day_counts = await _adherence(
         session, client, start, end, today, buckets

@@ -59,6 +59,18 @@ async def release_due_steps(
     return released
 
 
+# Released steps whose assignment is cancelled: (enrolment, assignment).
+_cancelled_steps = (
+    select(EnrolmentStep.enrolment_id, EnrolmentStep.assignment_id)
+    .join(Assignment, Assignment.id == EnrolmentStep.assignment_id)
+    .where(
+        EnrolmentStep.state == StepState.released,
+        Assignment.status == AssignmentStatus.cancelled,
+    )
+    .subquery()
+)
+
+
 async def skip_cancelled_steps(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
@@ -70,38 +82,33 @@ async def skip_cancelled_steps(
     next step's rule counts it as done, and the enrolment can complete. Returns how many steps
     the advances released."""
     now = now or utcnow()
-    cancelled_steps = (
-        select(EnrolmentStep.enrolment_id)
-        .join(Assignment, Assignment.id == EnrolmentStep.assignment_id)
-        .where(
-            EnrolmentStep.state == StepState.released,
-            Assignment.status == AssignmentStatus.cancelled,
-        )
-    )
     released = 0
     async with writing(sessionmaker) as session:
-        enrolments = (
-            await session.execute(
-                select(Enrolment)
-                .where(
-                    Enrolment.status == EnrolmentStatus.active,
-                    Enrolment.id.in_(cancelled_steps),
+        enrolments = list(
+            (
+                await session.execute(
+                    select(Enrolment)
+                    .where(
+                        Enrolment.status == EnrolmentStatus.active,
+                        Enrolment.id.in_(select(_cancelled_steps.c.enrolment_id)),
+                    )
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
                 )
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        ).scalars()
-        for enrolment in list(enrolments):
-            progress = await load_progress(session, enrolment)
-            assignment_ids = [s.assignment_id for s in progress.steps.values()]
-            cancelled = set(
-                await session.scalars(
-                    select(Assignment.id).where(
-                        Assignment.id.in_([a for a in assignment_ids if a is not None]),
-                        Assignment.status == AssignmentStatus.cancelled,
+            ).scalars()
+        )
+        # A cancelled assignment stays cancelled: read once the enrolments are held.
+        cancelled = set(
+            (
+                await session.execute(
+                    select(_cancelled_steps.c.assignment_id).where(
+                        _cancelled_steps.c.enrolment_id.in_([e.id for e in enrolments])
                     )
                 )
-            )
+            ).scalars()
+        )
+        for enrolment in enrolments:
+            progress = await load_progress(session, enrolment)
             for step in progress.steps.values():
                 if step.state == StepState.released and step.assignment_id in cancelled:
                     step.state, step.finished_at = StepState.skipped, now

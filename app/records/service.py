@@ -5,7 +5,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +25,7 @@ from app.completions.service import completion_read
 from app.core import audit
 from app.core.idempotency import IdempotencyRecord
 from app.core.outbox import Event, record_event
-from app.core.time import utcnow
+from app.core.time import local_day, utcnow
 from app.goals.models import Goal
 from app.goals.schemas import AchievementRead, GoalRead
 from app.goals.service import goal_reads
@@ -144,7 +143,7 @@ async def load_record(session: AsyncSession, client: User, now: datetime) -> Cli
 async def weekly_adherence(
     session: AsyncSession, client: User, now: datetime, weeks: int = 12
 ) -> list[dict[str, Any]]:
-    today = now.astimezone(ZoneInfo(client.timezone)).date()
+    today = local_day(now, client.timezone)
     start: date = today - timedelta(days=7 * weeks - 1)
     metrics = await client_metrics(session, client, start, today, Granularity.week, now)
     return [
@@ -168,7 +167,7 @@ async def export_client(
     client = await get_visible_client(session, principal, client_id)
     now = utcnow()
     record = await load_record(session, client, now)
-    today = now.astimezone(ZoneInfo(client.timezone)).date()
+    today = local_day(now, client.timezone)
     metrics = await client_metrics(
         session, client, today - timedelta(days=89), today, Granularity.week, now
     )

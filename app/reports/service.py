@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import User
 from app.completions.adherence import Counts
 from app.core.errors import Unprocessable, field_error
+from app.core.time import local_day
 from app.metrics.schemas import ClientMetrics, Granularity
 from app.metrics.service import client_metrics_by_day
 from app.reports import repository
@@ -47,7 +48,7 @@ NOTE_CHARS = 300
 
 def window(client: User, now: datetime, start: date | None, end: date | None) -> tuple[date, date]:
     """The report's local dates: by default the twelve weeks up to the client's today."""
-    today = now.astimezone(ZoneInfo(client.timezone)).date()
+    today = local_day(now, client.timezone)
     end = end or today
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end or (end - start).days + 1 > MAX_DAYS:

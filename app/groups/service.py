@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import FINAL_STATUSES, Assignment
@@ -309,20 +309,21 @@ async def leave(
     homework are cancelled, done work stays. Announced as `group_membership.ended`."""
     await get_visible_group(session, principal, group_id, for_update=True)
     membership = await get_visible_membership(session, principal, group_id, client_id)
-    await cancel_assignments(
+    await _cancel_open(
         session,
-        list(
-            await session.scalars(
-                select(Assignment).where(
-                    Assignment.client_id == membership.client_id,
-                    Assignment.group_assignment_id.in_(homework_ids_of(group_id)),
-                    Assignment.status.not_in(FINAL_STATUSES),
-                )
-            )
-        ),
+        Assignment.client_id == membership.client_id,
+        Assignment.group_assignment_id.in_(homework_ids_of(group_id)),
     )
     timezone = await session.scalar(select(User.timezone).where(User.id == membership.client_id))
     return await _close_stint(session, membership, str(timezone), utcnow())
+
+
+async def _cancel_open(session: AsyncSession, *conditions: ColumnElement[bool]) -> None:
+    """Cancel the members' assignments that match and are not over (done work stays)."""
+    found = await session.scalars(
+        select(Assignment).where(*conditions, Assignment.status.not_in(FINAL_STATUSES))
+    )
+    await cancel_assignments(session, list(found))
 
 
 async def _close_stint(
@@ -516,17 +517,7 @@ async def update_group_homework(
 
 
 async def _end_homework(session: AsyncSession, homework: GroupAssignment, now: datetime) -> None:
-    await cancel_assignments(
-        session,
-        list(
-            await session.scalars(
-                select(Assignment).where(
-                    Assignment.group_assignment_id == homework.id,
-                    Assignment.status.not_in(FINAL_STATUSES),
-                )
-            )
-        ),
-    )
+    await _cancel_open(session, Assignment.group_assignment_id == homework.id)
     homework.status = GroupAssignmentStatus.ended
     homework.ended_at = homework.updated_at = now
     await session.flush()

@@ -1,19 +1,18 @@
-"""Builds an agenda with one query per table, whatever the number of occurrences."""
+"""Builds an agenda from one statement, whatever the number of occurrences."""
 
 import uuid
+from collections import defaultdict
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.agenda.repository import AGENDA, Row
 from app.agenda.schemas import AgendaItem, OccurrenceStatus
-from app.assignments.models import Assignment
-from app.assignments.occurrences import load_timelines
+from app.assignments.occurrences import Timeline, parse_schedule
 from app.assignments.recurrence import zone_named
-from app.assignments.repository import overlapping
 from app.auth.models import User
-from app.completions.adherence import key_of
-from app.completions.models import Completion, CompletionStatus
+from app.completions.adherence import OccurrenceKey, key_of
+from app.completions.models import CompletionStatus
 
 _COMPLETION_STATUS = {
     CompletionStatus.done: OccurrenceStatus.completed,
@@ -29,68 +28,59 @@ def _status(local_date: date, today: date) -> OccurrenceStatus:
     return OccurrenceStatus.missed
 
 
-async def _completions(
-    session: AsyncSession, assignment_ids: list[uuid.UUID], start: date, end: date
-) -> dict[tuple[uuid.UUID, date, str | None], tuple[uuid.UUID, CompletionStatus]]:
-    """Completions of the window by occurrence; a done one wins over a skip on untimed days."""
-    found: dict[tuple[uuid.UUID, date, str | None], tuple[uuid.UUID, CompletionStatus]] = {}
-    if not assignment_ids:
-        return found
-    rows = await session.execute(
-        select(
-            Completion.id,
-            Completion.assignment_id,
-            Completion.occurrence_date,
-            Completion.occurrence_time,
-            Completion.status,
-        )
-        .where(
-            Completion.assignment_id.in_(assignment_ids),
-            Completion.occurrence_date.between(start, end),
-        )
-        .order_by(Completion.completed_at)
-    )
-    for completion_id, assignment_id, day, at, status in rows:
-        key = (assignment_id, day, at)
-        if key not in found or (
-            status == CompletionStatus.done and found[key][1] != CompletionStatus.done
-        ):
-            found[key] = (completion_id, CompletionStatus(status))
-    return found
+def _record(
+    found: dict[OccurrenceKey, tuple[uuid.UUID, CompletionStatus]],
+    key: OccurrenceKey,
+    completion_id: uuid.UUID,
+    status: CompletionStatus,
+) -> None:
+    """A done completion wins over a skip of the same (untimed) occurrence; else the first."""
+    if key not in found or (
+        status == CompletionStatus.done and found[key][1] != CompletionStatus.done
+    ):
+        found[key] = (completion_id, status)
 
 
 async def agenda_items(
     session: AsyncSession, client: User, window_start: date, window_end: date, now: datetime
 ) -> list[AgendaItem]:
-    assignments = list(
-        (
-            await session.execute(
-                select(Assignment).where(
-                    Assignment.client_id == client.id, overlapping(window_start, window_end)
-                )
-            )
-        ).scalars()
-    )
-    timelines = await load_timelines(session, assignments)
-    done = await _completions(session, [a.id for a in assignments], window_start, window_end)
+    rows = await AGENDA.fetch(session, client_id=client.id, start=window_start, end=window_end)
+    assignments: list[tuple[uuid.UUID, str, uuid.UUID, str, int]] = []
+    timelines: dict[uuid.UUID, Timeline] = defaultdict(Timeline)
+    done: dict[OccurrenceKey, tuple[uuid.UUID, CompletionStatus]] = {}
+    for kind, assignment_id, title, ref_id, template_kind, minutes, at, until, *rest in rows:
+        schedule, day, at_time, status = rest
+        if kind == Row.assignment:
+            assignments.append((assignment_id, title, ref_id, template_kind, minutes))
+            timelines[assignment_id].ended_at = at
+        elif kind == Row.schedule:
+            timelines[assignment_id].segments.append((parse_schedule(schedule), at, until))
+        elif kind == Row.pause:
+            timelines[assignment_id].pauses.append((at, until))
+        else:
+            _record(done, (assignment_id, day, at_time), ref_id, CompletionStatus(status))
     items: list[AgendaItem] = []
-    for assignment in assignments:
-        tz = assignment.schedule["timezone"]
+    for assignment_id, title, template_id, template_kind, minutes in assignments:
+        timeline = timelines[assignment_id]
+        schedule = timeline.current()
+        if schedule is None:
+            continue
+        tz = schedule.timezone
         today = now.astimezone(zone_named(tz)).date()
-        for occ in timelines[assignment.id].occurrences(window_start, window_end):
+        for occ in timeline.occurrences(window_start, window_end):
             if occ.suspended:
                 continue
-            completion = done.get(key_of(assignment.id, occ))
+            completion = done.get(key_of(assignment_id, occ))
             status = (
                 _COMPLETION_STATUS[completion[1]] if completion else _status(occ.local_date, today)
             )
             items.append(
                 AgendaItem(
-                    assignment_id=assignment.id,
-                    title=assignment.title,
-                    template_id=assignment.template_id,
-                    template_kind=assignment.template_kind,
-                    estimated_minutes=assignment.estimated_minutes,
+                    assignment_id=assignment_id,
+                    title=title,
+                    template_id=template_id,
+                    template_kind=template_kind,
+                    estimated_minutes=minutes,
                     local_date=occ.local_date,
                     local_time=occ.time_text,
                     timezone=tz,

@@ -21,7 +21,9 @@ visible_assignments = _assignments.visible
 get_visible_assignment = _assignments.get
 
 
-def overlapping(start: date, end: date) -> ColumnElement[bool]:
+def overlapping(
+    start: date | ColumnElement[date], end: date | ColumnElement[date]
+) -> ColumnElement[bool]:
     """SQL condition: the assignment can have an occurrence between the local dates `start` and
     `end` (both included); an open-ended one (no last date) reaches every day after its first."""
     return and_(

@@ -63,7 +63,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        # No ping before each checkout (a round trip and ~0.3 ms of CPU per request): a
+        # connection found dead invalidates the pool's older ones, and the unit of work runs
+        # the request again on a new connection (`transactions.is_stale_connection`).
         connect_args=connect_args,
         **options,
     )

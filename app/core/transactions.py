@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.errors import sqlstate_of
@@ -31,3 +32,10 @@ TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, de
 def is_transient(exc: BaseException) -> bool:
     """A database error that a fresh attempt of the same transaction may not meet again."""
     return sqlstate_of(exc) in TRANSIENT_SQLSTATES
+
+
+def is_stale_connection(exc: BaseException) -> bool:
+    """The connection was found dead (the server restarted, a pooler or the network dropped it)
+    and has been invalidated: the pool does not check connections before handing them out, so
+    this is how a stale one shows, and a fresh attempt on a new connection is the cure."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

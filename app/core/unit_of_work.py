@@ -5,7 +5,8 @@
 1. An `Idempotency-Key` on a POST is claimed in a transaction of its own; a finished claim is
    replayed (to a caller the replay guard lets through), a running one is 409.
 2. Each attempt gets a fresh session (`SessionDep` hands it to the route and its services) in
-   one transaction; a serialization failure or deadlock runs the route again, up to 3 times.
+   one transaction; a serialization failure, a deadlock or a connection found dead before the
+   commit (the pool does not ping) runs the route again, up to 3 times.
    A read on PostgreSQL runs in autocommit instead (no BEGIN, no ROLLBACK; its session refuses
    to write: `db.create_read_sessionmaker`).
 3. The route returned: the answer is stored on the claim, a write's audit row joins the
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import audit, idempotency
 from app.core.errors import status_of
-from app.core.transactions import is_transient, write_intent
+from app.core.transactions import is_stale_connection, is_transient, write_intent
 
 MAX_ATTEMPTS = 3
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -98,13 +99,18 @@ class UnitOfWork:
 
     async def _attempts(self, handler: Handler) -> Response:
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            committing = False
             try:
                 response = await handler(self.request)
+                committing = True
                 await self._commit(response)
                 return response
             except BaseException as exc:
                 await self._rollback()
-                if attempt < MAX_ATTEMPTS and is_transient(exc):
+                # A connection lost before the COMMIT was sent took its transaction with it; one
+                # lost during the COMMIT may have committed, and is not run again.
+                retry = is_transient(exc) or (is_stale_connection(exc) and not committing)
+                if attempt < MAX_ATTEMPTS and retry:
                     await asyncio.sleep(0.01 * attempt)
                     continue
                 await self._failed(exc)

@@ -82,3 +82,57 @@ async def test_a_database_going_away_is_a_503_not_a_500(
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert ("retry-after" in response.headers) == (status == 503)
+
+
+def _dead_connection() -> OperationalError:
+    return OperationalError(
+        "SELECT ...", {}, ConnectionResetError("gone"), connection_invalidated=True
+    )
+
+
+async def test_a_connection_found_dead_is_retried_on_a_new_one(client, world, db, monkeypatch):
+    # The pool does not ping before handing a connection out: a stale one (the server
+    # restarted) shows as an invalidated connection on the request's first statement.
+    from app.goals import service
+
+    real, calls = service.create_goal, {"n": 0}
+
+    async def create_goal(session, principal, body):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise _dead_connection()
+        return await real(session, principal, body)
+
+    monkeypatch.setattr(service, "create_goal", create_goal)
+    response = await client.post(
+        "/v1/goals",
+        headers=world.auth("therapist"),
+        json={"client_id": str(world.client.id), "title": "After a restart"},
+    )
+    assert response.status_code == 201 and calls["n"] == 2
+    assert await db.scalar(select(func.count()).select_from(Goal)) == 1
+
+
+async def test_a_connection_lost_during_the_commit_is_not_run_again(client, world, db, monkeypatch):
+    # The COMMIT may have reached the server: running the request again could do it twice.
+    from app.core.unit_of_work import UnitOfWork
+    from app.goals import service
+
+    real, calls = service.create_goal, {"n": 0}
+
+    async def create_goal(session, principal, body):
+        calls["n"] += 1
+        return await real(session, principal, body)
+
+    async def commit(self, response):
+        raise _dead_connection()
+
+    monkeypatch.setattr(service, "create_goal", create_goal)
+    monkeypatch.setattr(UnitOfWork, "_commit", commit)
+    response = await client.post(
+        "/v1/goals",
+        headers=world.auth("therapist"),
+        json={"client_id": str(world.client.id), "title": "Once at most"},
+    )
+    assert response.status_code == 503 and calls["n"] == 1
+    assert response.headers["retry-after"]

@@ -5,14 +5,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+from typing import cast as typing_cast
 
-from sqlalchemy import cast, literal, null, select, union_all
+from sqlalchemy import Integer, cast, literal_column, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import AssignmentPause, AssignmentSchedule
 from app.assignments.recurrence import Occurrence, Pause, expand, next_occurrence, next_reminder
 from app.assignments.schedules import Reminders, ScheduleRead
+from app.core.prepared import Prepared, any_of
 
 
 @dataclass
@@ -84,6 +86,26 @@ class TimelineOwner(Protocol):
     def ended_at(self) -> datetime | None: ...
 
 
+_TIMELINES = Prepared(
+    union_all(
+        select(
+            literal_column("0", Integer).label("kind"),
+            AssignmentSchedule.assignment_id,
+            AssignmentSchedule.schedule,
+            AssignmentSchedule.effective_from.label("starts"),
+            AssignmentSchedule.effective_to.label("ends"),
+        ).where(any_of(AssignmentSchedule.assignment_id, "ids")),
+        select(
+            literal_column("1", Integer),
+            AssignmentPause.assignment_id,
+            cast(null(), AssignmentSchedule.schedule.type),
+            AssignmentPause.paused_at,
+            AssignmentPause.resumed_at,
+        ).where(any_of(AssignmentPause.assignment_id, "ids")),
+    ).order_by("kind", "assignment_id", "starts")
+)
+
+
 async def load_timelines(
     session: AsyncSession, assignments: Sequence[TimelineOwner]
 ) -> dict[uuid.UUID, Timeline]:
@@ -95,25 +117,7 @@ async def load_timelines(
         return timelines
     for a in assignments:
         timelines[a.id].ended_at = a.ended_at
-    schedules = select(
-        literal(0).label("kind"),
-        AssignmentSchedule.assignment_id,
-        AssignmentSchedule.schedule,
-        AssignmentSchedule.effective_from.label("starts"),
-        AssignmentSchedule.effective_to.label("ends"),
-    ).where(AssignmentSchedule.assignment_id.in_(ids))
-    pauses = select(
-        literal(1),
-        AssignmentPause.assignment_id,
-        cast(null(), AssignmentSchedule.schedule.type),
-        AssignmentPause.paused_at,
-        AssignmentPause.resumed_at,
-    ).where(AssignmentPause.assignment_id.in_(ids))
-    both = union_all(schedules, pauses).subquery()
-    rows = await session.execute(
-        select(both).order_by(both.c.kind, both.c.assignment_id, both.c.starts)
-    )
-    for kind, assignment_id, schedule, starts, ends in rows:
+    for kind, assignment_id, schedule, starts, ends in await _TIMELINES.fetch(session, ids=ids):
         if kind == 0:
             timelines[assignment_id].segments.append((parse_schedule(schedule), starts, ends))
         else:
@@ -121,18 +125,24 @@ async def load_timelines(
     return timelines
 
 
-_PARSED: dict[str, ScheduleRead] = {}
+_PARSED: dict[tuple[type, str], Any] = {}
 # A caseload of 2,000 clients holds ~6,000 schedules; the cache must hold more than one call's.
 _PARSED_MAX = 65536
+Stored = TypeVar("Stored", ScheduleRead, Reminders)
 
 
-def parse_schedule(stored: dict[str, Any]) -> ScheduleRead:
-    """Stored schedules were validated when written; parsing again is skipped when seen before."""
-    key = repr(sorted(stored.items()))
+def parse_stored(model: type[Stored], stored: dict[str, Any]) -> Stored:
+    """Stored schedules and reminders were validated when written; parsing again is skipped
+    when seen before (the parsed objects are shared: never change one)."""
+    key = (model, repr(sorted(stored.items())))
     parsed = _PARSED.get(key)
     if parsed is None:
-        parsed = ScheduleRead.model_validate(stored)
+        parsed = model.model_validate(stored)
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
         _PARSED[key] = parsed
-    return parsed
+    return typing_cast(Stored, parsed)
+
+
+def parse_schedule(stored: dict[str, Any]) -> ScheduleRead:
+    return parse_stored(ScheduleRead, stored)

@@ -16,7 +16,7 @@ from app.assignments.models import (
     AssignmentSchedule,
     AssignmentStatus,
 )
-from app.assignments.occurrences import Timeline, load_timelines
+from app.assignments.occurrences import Timeline, load_timelines, parse_stored
 from app.assignments.recurrence import schedule_dates
 from app.assignments.repository import matching_assignments
 from app.assignments.schedules import Reminders, ScheduleRead
@@ -374,7 +374,7 @@ async def refresh_next_reminder(
 
 
 def assignment_read(assignment: Assignment, timeline: Timeline, now: datetime) -> AssignmentRead:
-    reminders = Reminders.model_validate(assignment.reminders)
+    reminders = parse_stored(Reminders, assignment.reminders)
     active = assignment.status == AssignmentStatus.active
     return AssignmentRead(
         id=assignment.id,
@@ -387,7 +387,7 @@ def assignment_read(assignment: Assignment, timeline: Timeline, now: datetime) -
         instructions=assignment.instructions,
         goal_id=assignment.goal_id,
         estimated_minutes=assignment.estimated_minutes,
-        schedule=ScheduleRead.model_validate(assignment.schedule),
+        schedule=parse_stored(ScheduleRead, assignment.schedule),
         reminders=reminders,
         status=assignment.status,
         created_by_id=assignment.created_by_id,

@@ -9,7 +9,7 @@ begin) it runs through the session as any statement.
 
 What this asks of a statement, so that both ways give the same rows:
 - parameters of types the driver takes as they are (UUID, date, aware datetime, str, int);
-  no expanding `IN` lists (join or filter on a scalar instead);
+  a list only through `any_of` (one array parameter on PostgreSQL, an expanding `IN` elsewhere);
 - results read by position, or unpacked; JSON comes back parsed on both (asyncpg decodes jsonb
   with the dialect's codec), instants aware in UTC, enums as their string value.
 """
@@ -18,10 +18,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from asyncpg import InterfaceError, PostgresConnectionError
-from sqlalchemy import Executable
+from sqlalchemy import ARRAY, Boolean, ColumnElement, Executable, bindparam
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 class Prepared:
@@ -93,3 +96,34 @@ def _ordered(params: Mapping[str, Any], names: tuple[str, ...]) -> list[Any]:
         return [params[name] for name in names]
     except KeyError as missing:
         raise TypeError(f"missing statement parameter {missing}") from None
+
+
+class AnyOf(ColumnElement[bool]):
+    """`column` is one of the list given as the parameter `name` (see `any_of`)."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column, self.name = column, name
+
+
+def any_of(column: Any, name: str) -> ColumnElement[bool]:
+    """`column = ANY(:name)` with one array parameter on PostgreSQL, so the statement is the
+    same whatever the list's length; `column IN (:name...)`, expanded, elsewhere."""
+    return AnyOf(column, name)
+
+
+@compiles(AnyOf, "postgresql")
+def _any_of_postgresql(element: AnyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    values = bindparam(element.name, type_=ARRAY(element.column.type))
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(values, **kw)})"
+
+
+@compiles(AnyOf)
+def _any_of(element: AnyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw)

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Depends, Query
 
 from app.agenda.schemas import Agenda
 from app.agenda.service import agenda_items
-from app.auth.models import User
 from app.auth.policy import EVERYONE, READ, ClientSelfReader, Policy
 from app.auth.principal import Principal
-from app.clinics.repository import get_visible_client
+from app.clinics.repository import ZonedClient, get_visible_zoned_client
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
 from app.core.routing import ProblemRoute, problem_responses
@@ -33,7 +32,7 @@ ToDate = Annotated[
 ]
 
 
-def _window(client: User, start: date | None, end: date | None) -> tuple[date, date]:
+def _window(client: ZonedClient, start: date | None, end: date | None) -> tuple[date, date]:
     today = local_day(utcnow(), client.timezone)
     start = start or today
     end = end or start + timedelta(days=6)
@@ -51,7 +50,7 @@ def _window(client: User, start: date | None, end: date | None) -> tuple[date, d
 
 
 async def _agenda(
-    session: SessionDep, client: User, start: date | None, end: date | None
+    session: SessionDep, client: ZonedClient, start: date | None, end: date | None
 ) -> Agenda:
     window_start, window_end = _window(client, start, end)
     items = await agenda_items(session, client, window_start, window_end, utcnow())
@@ -78,7 +77,7 @@ async def get_client_agenda(
     start: FromDate = None,
     end: ToDate = None,
 ) -> Agenda:
-    client = await get_visible_client(session, principal, client_id)
+    client = await get_visible_zoned_client(session, principal, client_id)
     return await _agenda(session, client, start, end)
 
 
@@ -91,5 +90,5 @@ async def get_client_agenda(
 async def get_my_agenda(
     session: SessionDep, principal: ClientSelfReader, start: FromDate = None, end: ToDate = None
 ) -> Agenda:
-    client = await get_visible_client(session, principal, principal.id)
+    client = await get_visible_zoned_client(session, principal, principal.id)
     return await _agenda(session, client, start, end)

@@ -10,7 +10,7 @@ from app.agenda.repository import AGENDA, Row
 from app.agenda.schemas import AgendaItem, OccurrenceStatus
 from app.assignments.occurrences import Timeline, parse_schedule
 from app.assignments.recurrence import zone_named
-from app.auth.models import User
+from app.clinics.repository import ZonedClient
 from app.completions.adherence import OccurrenceKey, key_of
 from app.completions.models import CompletionStatus
 
@@ -42,7 +42,7 @@ def _record(
 
 
 async def agenda_items(
-    session: AsyncSession, client: User, window_start: date, window_end: date, now: datetime
+    session: AsyncSession, client: ZonedClient, window_start: date, window_end: date, now: datetime
 ) -> list[AgendaItem]:
     rows = await AGENDA.fetch(session, client_id=client.id, start=window_start, end=window_end)
     assignments: list[tuple[uuid.UUID, str, uuid.UUID, str, int]] = []

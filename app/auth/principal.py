@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
 from fastapi.security import OAuth2
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
@@ -17,6 +17,7 @@ from app.core.db import SessionDep
 from app.core.errors import Unauthorized
 from app.core.idempotency import Scope as IdempotencyScope
 from app.core.jwt import TokenError
+from app.core.prepared import Prepared
 from app.core.unit_of_work import set_actor
 
 
@@ -52,6 +53,8 @@ class Principal:
     clinic_id: uuid.UUID
     role: Role | None  # None for API clients
     scopes: frozenset[str]
+    # A signed-in user's own time zone, read with the principal check (None for API clients).
+    timezone: str | None = None
 
     @property
     def is_api_client(self) -> bool:
@@ -93,6 +96,20 @@ class BearerToken(OAuth2):
 bearer_token = BearerToken()
 
 
+# The principal check's statements: one indexed lookup per request, so that deactivation and
+# revocation take effect at once.
+_USER = Prepared(
+    select(User.status, User.clinic_id, User.role, User.timezone).where(
+        User.id == bindparam("id", type_=User.id.type)
+    )
+)
+_API_CLIENT = Prepared(
+    select(ApiClient.revoked_at, ApiClient.clinic_id, ApiClient.scopes).where(
+        ApiClient.id == bindparam("id", type_=ApiClient.id.type)
+    )
+)
+
+
 async def principal_from_token(request: Request, session: AsyncSession, token: str) -> Principal:
     """The principal a bearer token stands for, checked against the database: an inactive
     user or a revoked API client is refused at once (401)."""
@@ -104,26 +121,17 @@ async def principal_from_token(request: Request, session: AsyncSession, token: s
         kind = claims["kind"]
     except (TokenError, KeyError, ValueError, TypeError):
         raise Unauthorized("The access token is invalid or expired.") from None
-    # One indexed lookup per request, so deactivation and revocation take effect at once.
     if kind == "user":
-        user = await session.get(User, subject)
-        if user is None or user.status != UserStatus.active or user.clinic_id != clinic_id:
+        found = await _USER.fetch(session, id=subject)
+        if not found or found[0][0] != UserStatus.active or found[0][1] != clinic_id:
             raise Unauthorized("The account is not active.")
-        # Kept for the request: the session's identity map holds rows only weakly, and a
-        # client reading their own record then finds it there without another query.
-        request.state.user = user
-        return Principal(subject, clinic_id, Role(user.role), scopes & ROLE_SCOPES[user.role])
+        role, timezone = Role(found[0][2]), found[0][3]
+        return Principal(subject, clinic_id, role, scopes & ROLE_SCOPES[role], timezone)
     if kind == "api_client":
-        row = (
-            await session.execute(
-                select(ApiClient.revoked_at, ApiClient.clinic_id, ApiClient.scopes).where(
-                    ApiClient.id == subject
-                )
-            )
-        ).one_or_none()
-        if row is None or row.revoked_at is not None or row.clinic_id != clinic_id:
+        found = await _API_CLIENT.fetch(session, id=subject)
+        if not found or found[0][0] is not None or found[0][1] != clinic_id:
             raise Unauthorized("The API client is revoked.")
-        return Principal(subject, clinic_id, None, scopes & frozenset(row.scopes))
+        return Principal(subject, clinic_id, None, scopes & frozenset(found[0][2]))
     raise Unauthorized("The access token is invalid or expired.")
 
 

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import User
 from app.auth.policy import EVERYONE, READ, STAFF, ClientSelfReader, Policy
 from app.auth.principal import Principal
-from app.clinics.repository import get_visible_client
+from app.clinics.repository import ZonedClient, get_visible_zoned_client
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
 from app.core.pagination import Page
@@ -40,7 +39,7 @@ ToDate = Annotated[
 ]
 
 
-def _window(client: User, start: date | None, end: date | None) -> tuple[date, date]:
+def _window(client: ZonedClient, start: date | None, end: date | None) -> tuple[date, date]:
     today = local_day(utcnow(), client.timezone)
     end = end or today
     start = start or end - timedelta(days=27)
@@ -54,7 +53,7 @@ def _window(client: User, start: date | None, end: date | None) -> tuple[date, d
 
 async def _metrics(
     session: AsyncSession,
-    client: User,
+    client: ZonedClient,
     start: date | None,
     end: date | None,
     granularity: Granularity,
@@ -78,7 +77,7 @@ async def get_client_metrics(
     end: ToDate = None,
     granularity: Granularity = Granularity.week,
 ) -> ClientMetrics:
-    client = await get_visible_client(session, principal, client_id)
+    client = await get_visible_zoned_client(session, principal, client_id)
     return await _metrics(session, client, start, end, granularity)
 
 
@@ -95,7 +94,7 @@ async def get_my_metrics(
     end: ToDate = None,
     granularity: Granularity = Granularity.week,
 ) -> ClientMetrics:
-    client = await get_visible_client(session, principal, principal.id)
+    client = await get_visible_zoned_client(session, principal, principal.id)
     return await _metrics(session, client, start, end, granularity)
 
 

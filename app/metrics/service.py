@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.assignments.models import Assignment
 from app.assignments.occurrences import load_timelines
 from app.assignments.repository import overlapping
-from app.auth.models import User
+from app.clinics.repository import ZonedClient
 from app.completions.adherence import Counts, answered_occurrences, key_of, outcome
 from app.completions.days import client_days, streaks
 from app.completions.models import Completion, CompletionStatus
@@ -56,7 +56,7 @@ def periods(start: date, end: date, granularity: Granularity) -> list[tuple[date
 
 async def _adherence(
     session: AsyncSession,
-    client: User,
+    client: ZonedClient,
     start: date,
     end: date,
     today: date,
@@ -224,7 +224,7 @@ async def _goals(session: AsyncSession, client_id: uuid.UUID) -> GoalSummary:
 
 async def client_metrics(
     session: AsyncSession,
-    client: User,
+    client: ZonedClient,
     start: date,
     end: date,
     granularity: Granularity,
@@ -236,7 +236,7 @@ async def client_metrics(
 
 async def client_metrics_by_day(
     session: AsyncSession,
-    client: User,
+    client: ZonedClient,
     start: date,
     end: date,
     granularity: Granularity,

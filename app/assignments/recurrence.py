@@ -29,6 +29,9 @@ from app.assignments.schedules import Reminders, RuleParts, Schedule
 Pause = tuple[datetime, datetime | None]
 
 SEARCH_HORIZON_DAYS = 400
+# `_upcoming` expands a few days first (the next occurrence of most schedules is among them),
+# then windows that grow fourfold up to a month.
+_FIRST_CHUNK_DAYS = 3
 _CHUNK_DAYS = 31
 # Samoa skipped all of 2011-12-30, the longest gap on record; a day and an hour covers any zone.
 _MAX_GAP_MINUTES = 25 * 60
@@ -242,12 +245,14 @@ def _upcoming(
     last = _last_date(schedule, day + timedelta(days=SEARCH_HORIZON_DAYS))
     if last is None:
         return
+    chunk = _FIRST_CHUNK_DAYS
     while day <= last:
-        chunk_end = min(day + timedelta(days=_CHUNK_DAYS - 1), last)
+        chunk_end = min(day + timedelta(days=chunk - 1), last)
         for occurrence in expand(schedule, tz, day, chunk_end, paused=paused):
             if occurrence.due_at > after and not occurrence.suspended:
                 yield occurrence
         day = chunk_end + _ONE_DAY
+        chunk = min(chunk * 4, _CHUNK_DAYS)
 
 
 def next_occurrence(

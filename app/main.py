@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import api_router, root_router
+from app.api import include_api, root_router
 from app.auth.policy import replay_guard
 from app.auth.principal import idempotency_scope
 from app.core.audit import GroupCommit
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(root_router)
-    app.include_router(api_router)
+    include_api(app)
     install_docs(app)
     install_openapi(
         app,

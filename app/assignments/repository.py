@@ -2,14 +2,16 @@
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.assignments.models import Assignment, AssignmentStatus
+from app.assignments.models import Assignment
 from app.auth.principal import Principal
-from app.clinics.repository import ClientOwnedRows
+from app.clinics.repository import ClientOwnedRows, visibility, visible_client_ids
 from app.core.errors import NotFound
-from app.core.pagination import changed_since
+from app.core.prepared import Shaped
 
 
 class AssignmentNotFound(NotFound):
@@ -32,24 +34,48 @@ def overlapping(
     )
 
 
-def matching_assignments(
+_FILTERS = ("client_id", "status", "template_id", "goal_id")
+
+
+def _list_statement(seen_by: str, filters: tuple[str, ...], since: bool, after: bool) -> Any:
+    """A page of visible assignments, by id: every value a bound parameter."""
+    stmt = select(*Assignment.__table__.c).where(
+        Assignment.clinic_id == bindparam("clinic_id", type_=Assignment.clinic_id.type),
+        *visible_client_ids(
+            seen_by, bindparam("principal_id", type_=Assignment.id.type), Assignment.client_id
+        ),
+        *(
+            getattr(Assignment, name) == bindparam(name, type_=getattr(Assignment, name).type)
+            for name in filters
+        ),
+    )
+    if since:
+        stmt = stmt.where(Assignment.updated_at >= bindparam("updated_since"))
+    if after:
+        stmt = stmt.where(Assignment.id > bindparam("after", type_=Assignment.id.type))
+    return stmt.order_by(Assignment.id).limit(bindparam("limit", type_=Integer()))
+
+
+_LIST = Shaped(_list_statement)
+
+
+async def list_page(
+    session: AsyncSession,
     principal: Principal,
-    *,
-    client_id: uuid.UUID | None = None,
-    status: AssignmentStatus | None = None,
-    template_id: uuid.UUID | None = None,
-    goal_id: uuid.UUID | None = None,
-    updated_since: datetime | None = None,
-) -> Select[Assignment]:
-    """The visible assignments that match every filter given (None: no filter)."""
-    stmt = visible_assignments(principal)
-    for column, value in (
-        (Assignment.client_id, client_id),
-        (Assignment.status, status),
-        (Assignment.template_id, template_id),
-        (Assignment.goal_id, goal_id),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    stmt = changed_since(stmt, Assignment.updated_at, updated_since)
-    return stmt
+    limit: int,
+    after: uuid.UUID | None,
+    updated_since: datetime | None,
+    **filters: Any,
+) -> list[Any]:
+    """Up to `limit` visible assignments after the id `after`, matching every filter given
+    (None: no filter), as rows (read by column name). A prepared statement per shape."""
+    given = tuple(name for name in _FILTERS if filters.get(name) is not None)
+    statement = _LIST(visibility(principal), given, updated_since is not None, after is not None)
+    params = {name: filters[name] for name in given}
+    if updated_since is not None:
+        params["updated_since"] = updated_since
+    if after is not None:
+        params["after"] = after
+    return await statement.fetch_named(
+        session, clinic_id=principal.clinic_id, principal_id=principal.id, limit=limit, **params
+    )

@@ -4,6 +4,7 @@ and the status lifecycle active ⇄ paused → completed | cancelled."""
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import column, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +19,7 @@ from app.assignments.models import (
 )
 from app.assignments.occurrences import Timeline, load_timelines, parse_stored
 from app.assignments.recurrence import schedule_dates
-from app.assignments.repository import matching_assignments
+from app.assignments.repository import list_page
 from app.assignments.schedules import Reminders, ScheduleRead
 from app.assignments.schemas import AssignmentCreate, AssignmentRead, AssignmentUpdate
 from app.auth.models import User
@@ -26,7 +27,7 @@ from app.auth.principal import Principal
 from app.clinics.repository import get_visible_client
 from app.core.errors import Conflict, Unprocessable, field_error
 from app.core.outbox import emit
-from app.core.pagination import ListParams, Page, SortKey, paginate_rows
+from app.core.pagination import ListParams, Page, SortKey, paginate_fetched
 from app.core.time import utcnow
 from app.templates.models import TemplateStatus, TemplateVersion
 from app.templates.repository import (
@@ -118,15 +119,20 @@ async def list_assignments(
     template_id: uuid.UUID | None = None,
     goal_id: uuid.UUID | None = None,
 ) -> Page[AssignmentRead]:
-    stmt = matching_assignments(
-        principal,
-        client_id=client_id,
-        status=status,
-        template_id=template_id,
-        goal_id=goal_id,
-        updated_since=params.updated_since,
-    )
-    rows, cursor = await paginate_rows(session, stmt, params, [SortKey(Assignment.id)])
+    async def fetch(limit: int, after: list[Any] | None) -> list[Any]:
+        return await list_page(
+            session,
+            principal,
+            limit,
+            after[0] if after else None,
+            params.updated_since,
+            client_id=client_id,
+            status=status,
+            template_id=template_id,
+            goal_id=goal_id,
+        )
+
+    rows, cursor = await paginate_fetched(fetch, params, [SortKey(Assignment.id)])
     return Page(items=await assignment_reads(session, rows), next_cursor=cursor)
 
 

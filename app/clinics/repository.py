@@ -21,7 +21,9 @@ from app.core.pagination import changed_since
 ClientIdColumn = InstrumentedAttribute[uuid.UUID] | InstrumentedAttribute[uuid.UUID | None]
 
 
-def on_care_team(therapist_id: uuid.UUID, client_id_column: ClientIdColumn) -> Exists:
+def on_care_team(
+    therapist_id: uuid.UUID | ColumnElement[uuid.UUID], client_id_column: ClientIdColumn
+) -> Exists:
     """SQL condition: the therapist works with the client in `client_id_column`."""
     return exists().where(
         CareTeamMember.client_id == client_id_column,
@@ -29,16 +31,30 @@ def on_care_team(therapist_id: uuid.UUID, client_id_column: ClientIdColumn) -> E
     )
 
 
+def visibility(principal: Principal) -> str:
+    """Which client-owned rows the principal sees: its own (`self`, a client), its care team's
+    (`team`, a therapist) or the whole clinic's (`clinic`, admins and API clients)."""
+    return "self" if principal.is_client else "team" if principal.is_therapist else "clinic"
+
+
+def visible_client_ids(
+    seen_by: str, who: uuid.UUID | ColumnElement[uuid.UUID], client_id_column: ClientIdColumn
+) -> list[ColumnElement[bool]]:
+    """The conditions of a `visibility` for the principal `who` (its id, or a bound parameter
+    in a statement built once for every principal of that visibility)."""
+    if seen_by == "self":
+        return [client_id_column == who]
+    if seen_by == "team":
+        return [on_care_team(who, client_id_column)]
+    return []
+
+
 def client_ids_visible_to(
     principal: Principal, client_id_column: ClientIdColumn
 ) -> list[ColumnElement[bool]]:
     """Conditions that limit any client-owned table (by its client id column) to the principal.
     The table must also carry the clinic check; every client-owned row has a clinic id."""
-    if principal.is_client:
-        return [client_id_column == principal.id]
-    if principal.is_therapist:
-        return [on_care_team(principal.id, client_id_column)]
-    return []  # admins and API clients see the whole clinic
+    return visible_client_ids(visibility(principal), principal.id, client_id_column)
 
 
 class ClientOwned(Protocol):

@@ -4,6 +4,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -141,12 +142,26 @@ async def paginate_rows(
     order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
     stmt = stmt.order_by(*order).limit(params.limit + 1)
     result = await session.execute(stmt)
-    rows = list(result.scalars().all() if scalars else result.all())
+    return _page(list(result.scalars().all() if scalars else result.all()), params, keys)
+
+
+async def paginate_fetched(
+    fetch: Callable[[int, list[Any] | None], Awaitable[list[Any]]],
+    params: ListParams,
+    keys: list[SortKey],
+) -> tuple[list[Any], str | None]:
+    """One page from `fetch(limit, after)`, which reads up to `limit` rows ordered by `keys`
+    after the cursor's values (None: from the first); for lists read by prepared statements."""
+    after = decode_cursor(params.cursor, keys) if params.cursor else None
+    return _page(await fetch(params.limit + 1, after), params, keys)
+
+
+def _page(rows: list[Any], params: ListParams, keys: list[SortKey]) -> tuple[list[Any], str | None]:
+    """The page (one row more was read than it holds) and the cursor of the next, if any."""
     next_cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
-        last = rows[-1]
-        next_cursor = encode_cursor([_value_of(last, k) for k in keys])
+        next_cursor = encode_cursor([_value_of(rows[-1], k) for k in keys])
     return rows, next_cursor
 
 

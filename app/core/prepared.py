@@ -14,7 +14,7 @@ What this asks of a statement, so that both ways give the same rows:
   with the dialect's codec), instants aware in UTC, enums as their string value.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, cast
 
 from asyncpg import InterfaceError, PostgresConnectionError
@@ -44,6 +44,11 @@ class Prepared:
             compiled = self._compiled = (dialect, done.string, names, carried)
         return compiled[1], compiled[2], compiled[3]
 
+    async def fetch_named(self, session: AsyncSession, **params: Any) -> list[Any]:
+        """The rows, each read by column name as an attribute (`row.title`)."""
+        rows = await self.fetch(session, **params)
+        return [row if hasattr(row, "_fields") else Named(row) for row in rows]
+
     async def fetch(self, session: AsyncSession, **params: Any) -> Sequence[Sequence[Any]]:
         connection = await session.connection()
         if connection.dialect.driver == "asyncpg":
@@ -64,6 +69,37 @@ class Prepared:
                 return cast(Sequence[Sequence[Any]], rows)
         result = await session.execute(self.statement, params)
         return result.all()
+
+
+class Named:
+    """A row of the driver's, read by column name as an attribute, as SQLAlchemy's rows are."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._row[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Shaped:
+    """The prepared statements of one query whose shape varies with the request (which filters
+    it has, whose visibility applies): each shape is built and compiled once, and kept. A shape
+    is a tuple of a few flags and names, so there are few of them."""
+
+    def __init__(self, build: Callable[..., Executable]) -> None:
+        self._build = build
+        self._shapes: dict[tuple[Hashable, ...], Prepared] = {}
+
+    def __call__(self, *shape: Hashable) -> Prepared:
+        found = self._shapes.get(shape)
+        if found is None:
+            found = self._shapes[shape] = Prepared(self._build(*shape))
+        return found
 
 
 def _observed(sync: Connection, name: str, sql: str, values: list[Any]) -> None:

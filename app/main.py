@@ -1,6 +1,7 @@
 """create_app(): settings, database, middleware, error handlers, routers and the OpenAPI document."""
 
 import asyncio
+import ctypes
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +55,23 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
+def tune_malloc() -> None:
+    """On glibc, called once the app is built, before it serves.
+
+    A change-feed page is ~1.4 MB of bytes, and 32 readers keep several in flight. glibc serves
+    such blocks by mmap and returns them on free, but after the first free it raises its mmap
+    threshold to the freed size (up to 32 MB): later pages then come from the heap, whose
+    fragments stay resident after the burst (~25 MB per worker, measured). A fixed threshold
+    (128 KiB, glibc's own default) keeps large transient buffers out of the heap.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to tune
+        return
+    m_mmap_threshold = -3
+    libc.mallopt(m_mmap_threshold, 128 * 1024)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -62,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tune_garbage_collector()
+        tune_malloc()
         stop = asyncio.Event()
         task = None
         in_process = settings.worker_in_process

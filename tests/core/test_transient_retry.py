@@ -13,13 +13,16 @@ class _PgError(Exception):
         self.sqlstate = sqlstate
 
 
-def _failing(times: int, sqlstate: str, real):
+def _failing(times: int, sqlstate: str | None, real, error=None):
+    """`real`, failing its first `times` calls after it ran: with the SQLSTATE, or `error()`."""
     calls = {"n": 0}
 
     async def create_goal(session, principal, body):
         calls["n"] += 1
         goal = await real(session, principal, body)
         if calls["n"] <= times:
+            if error is not None:
+                raise error()
             raise OperationalError("INSERT INTO goal ...", {}, _PgError(sqlstate))
         return goal
 
@@ -34,11 +37,7 @@ async def test_a_transient_failure_is_retried_and_leaves_one_row(
 
     fake, calls = _failing(2, sqlstate, service.create_goal)
     monkeypatch.setattr(service, "create_goal", fake)
-    response = await client.post(
-        "/v1/goals",
-        headers=world.auth("therapist"),
-        json={"client_id": str(world.client.id), "title": "Retry me"},
-    )
+    response = await _post_goal(client, world, "Retry me")
     assert response.status_code == 201 and calls["n"] == 3
     assert await db.scalar(select(func.count()).select_from(Goal)) == 1
 
@@ -48,11 +47,7 @@ async def test_retries_are_bounded(client, world, db, monkeypatch):
 
     fake, calls = _failing(10, "40001", service.create_goal)
     monkeypatch.setattr(service, "create_goal", fake)
-    response = await client.post(
-        "/v1/goals",
-        headers=world.auth("therapist"),
-        json={"client_id": str(world.client.id), "title": "Give up"},
-    )
+    response = await _post_goal(client, world, "Give up")
     assert response.status_code == 503 and calls["n"] == 3
     assert await db.scalar(select(func.count()).select_from(Goal)) == 0
 
@@ -90,25 +85,22 @@ def _dead_connection() -> OperationalError:
     )
 
 
-async def test_a_connection_found_dead_is_retried_on_a_new_one(client, world, db, monkeypatch):
-    # The pool does not ping before handing a connection out: a stale one (the server
-    # restarted) shows as an invalidated connection on the request's first statement.
-    from app.goals import service
-
-    real, calls = service.create_goal, {"n": 0}
-
-    async def create_goal(session, principal, body):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise _dead_connection()
-        return await real(session, principal, body)
-
-    monkeypatch.setattr(service, "create_goal", create_goal)
-    response = await client.post(
+async def _post_goal(client, world, title):
+    return await client.post(
         "/v1/goals",
         headers=world.auth("therapist"),
-        json={"client_id": str(world.client.id), "title": "After a restart"},
+        json={"client_id": str(world.client.id), "title": title},
     )
+
+
+async def test_a_connection_found_dead_is_retried_on_a_new_one(client, world, db, monkeypatch):
+    # The pool does not ping before handing a connection out: a stale one (the server
+    # restarted) shows as an invalidated connection.
+    from app.goals import service
+
+    fake, calls = _failing(1, None, service.create_goal, error=_dead_connection)
+    monkeypatch.setattr(service, "create_goal", fake)
+    response = await _post_goal(client, world, "After a restart")
     assert response.status_code == 201 and calls["n"] == 2
     assert await db.scalar(select(func.count()).select_from(Goal)) == 1
 
@@ -118,21 +110,12 @@ async def test_a_connection_lost_during_the_commit_is_not_run_again(client, worl
     from app.core.unit_of_work import UnitOfWork
     from app.goals import service
 
-    real, calls = service.create_goal, {"n": 0}
-
-    async def create_goal(session, principal, body):
-        calls["n"] += 1
-        return await real(session, principal, body)
-
     async def commit(self, response):
         raise _dead_connection()
 
-    monkeypatch.setattr(service, "create_goal", create_goal)
+    fake, calls = _failing(0, None, service.create_goal)
+    monkeypatch.setattr(service, "create_goal", fake)
     monkeypatch.setattr(UnitOfWork, "_commit", commit)
-    response = await client.post(
-        "/v1/goals",
-        headers=world.auth("therapist"),
-        json={"client_id": str(world.client.id), "title": "Once at most"},
-    )
+    response = await _post_goal(client, world, "Once at most")
     assert response.status_code == 503 and calls["n"] == 1
     assert response.headers["retry-after"]

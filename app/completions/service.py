@@ -25,7 +25,7 @@ from app.completions.repository import (
     matching_completions,
 )
 from app.completions.schemas import CommentRead, CompletionCreate, CompletionRead, CompletionUpdate
-from app.core.db import insert_unless_taken
+from app.core.db import entity_unless_taken
 from app.core.errors import AppError, Conflict, Forbidden, Unprocessable, field_error
 from app.core.ids import new_id
 from app.core.outbox import emit, record_event
@@ -299,8 +299,8 @@ async def _create(
         "responses": responses,
         **_score_columns(score),
     }
-    stmt = insert_unless_taken(session, Completion, values).returning(Completion)
-    completion = (await session.execute(stmt)).scalar_one_or_none()
+    stmt = entity_unless_taken(Completion, session.get_bind().dialect.name)
+    completion = (await session.execute(stmt, values)).scalar_one_or_none()
     if completion is None:
         # Taken, by a retry's first attempt (the caller replays it) or by a concurrent
         # completion of the same occurrence.

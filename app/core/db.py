@@ -1,7 +1,7 @@
 """Async engine, session factory, and the request's session (owned by its unit of work)."""
 
 import logging
-from functools import partial
+from functools import cache, partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -173,3 +173,12 @@ def insert_unless_taken(
     caller tells whether the row went in."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(entity).values(values).on_conflict_do_nothing(index_elements=conflict_on)
+
+
+@cache
+def entity_unless_taken(entity: Any, dialect_name: str) -> Any:
+    """`insert_unless_taken` returning the inserted entity (none when a row was there), built
+    once per entity and dialect: the values are the execution's parameters, so the hot path
+    builds no statement and no cache key per request."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(entity).on_conflict_do_nothing().returning(entity)

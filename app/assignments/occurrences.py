@@ -2,7 +2,7 @@
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
@@ -111,14 +111,26 @@ async def load_timelines(
 ) -> dict[uuid.UUID, Timeline]:
     """Schedules and pauses of many assignments in one statement (a UNION ALL of both, a
     schedule row carrying its JSON, a pause row none)."""
-    ids = [a.id for a in assignments]
+    if not assignments:
+        return defaultdict(Timeline)
+    rows = await _TIMELINES.fetch(session, ids=[a.id for a in assignments])
+    return build_timelines(assignments, ((kind == 0, *rest) for kind, *rest in rows))
+
+
+TimelineRow = tuple[bool, uuid.UUID, dict[str, Any] | None, datetime, datetime | None]
+
+
+def build_timelines(
+    assignments: Sequence[TimelineOwner], rows: Iterable[TimelineRow]
+) -> dict[uuid.UUID, Timeline]:
+    """Timelines from rows (is a schedule segment, else a pause; the assignment's id; the
+    segment's stored schedule; from; until), segments in the order they took effect."""
     timelines: dict[uuid.UUID, Timeline] = defaultdict(Timeline)
-    if not ids:
-        return timelines
     for a in assignments:
         timelines[a.id].ended_at = a.ended_at
-    for kind, assignment_id, schedule, starts, ends in await _TIMELINES.fetch(session, ids=ids):
-        if kind == 0:
+    for segment, assignment_id, schedule, starts, ends in rows:
+        if segment:
+            assert schedule is not None
             timelines[assignment_id].segments.append((parse_schedule(schedule), starts, ends))
         else:
             timelines[assignment_id].pauses.append((starts, ends))

@@ -4,13 +4,25 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    cast,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.assignments.models import Assignment
+from app.assignments.models import Assignment, AssignmentPause, AssignmentSchedule
 from app.auth.principal import Principal
 from app.clinics.repository import ClientOwnedRows, visibility, visible_client_ids
 from app.core.errors import NotFound
+from app.core.models import UTCDateTime
 from app.core.prepared import Shaped
 
 
@@ -38,7 +50,9 @@ _FILTERS = ("client_id", "status", "template_id", "goal_id")
 
 
 def _list_statement(seen_by: str, filters: tuple[str, ...], since: bool, after: bool) -> Any:
-    """A page of visible assignments, by id: every value a bound parameter."""
+    """A page of visible assignments by id, then their schedule segments and pauses, as rows of
+    one UNION ALL (`kind`: 0 the assignment, 1 a segment in `schedule`, `starts` and `ends`, 2 a
+    pause in `starts` and `ends`). Every value is a bound parameter."""
     stmt = select(*Assignment.__table__.c).where(
         Assignment.clinic_id == bindparam("clinic_id", type_=Assignment.clinic_id.type),
         *visible_client_ids(
@@ -53,7 +67,38 @@ def _list_statement(seen_by: str, filters: tuple[str, ...], since: bool, after: 
         stmt = stmt.where(Assignment.updated_at >= bindparam("updated_since"))
     if after:
         stmt = stmt.where(Assignment.id > bindparam("after", type_=Assignment.id.type))
-    return stmt.order_by(Assignment.id).limit(bindparam("limit", type_=Integer()))
+    page = stmt.order_by(Assignment.id).limit(bindparam("limit", type_=Integer())).cte("page")
+
+    def part(kind: int, assignment_id: Any, schedule: Any, starts: Any, ends: Any) -> Any:
+        columns = [
+            assignment_id.label("id")
+            if column.name == "id"
+            else schedule.label("schedule")
+            if column.name == "schedule"
+            else (column if kind == 0 else cast(null(), column.type)).label(column.name)
+            for column in page.c
+        ]
+        kind_column = literal_column(str(kind), Integer()).label("kind")
+        return select(kind_column, *columns, starts.label("starts"), ends.label("ends"))
+
+    nothing = cast(null(), UTCDateTime)
+    return union_all(
+        part(0, page.c.id, page.c.schedule, nothing, nothing),
+        part(
+            1,
+            AssignmentSchedule.assignment_id,
+            AssignmentSchedule.schedule,
+            AssignmentSchedule.effective_from,
+            AssignmentSchedule.effective_to,
+        ).join_from(AssignmentSchedule, page, AssignmentSchedule.assignment_id == page.c.id),
+        part(
+            2,
+            AssignmentPause.assignment_id,
+            cast(null(), AssignmentSchedule.schedule.type),
+            AssignmentPause.paused_at,
+            AssignmentPause.resumed_at,
+        ).join_from(AssignmentPause, page, AssignmentPause.assignment_id == page.c.id),
+    ).order_by("kind", "id", "starts")
 
 
 _LIST = Shaped(_list_statement)
@@ -68,7 +113,8 @@ async def list_page(
     **filters: Any,
 ) -> list[Any]:
     """Up to `limit` visible assignments after the id `after`, matching every filter given
-    (None: no filter), as rows (read by column name). A prepared statement per shape."""
+    (None: no filter), as rows read by column name, followed by their timelines' rows (see
+    `_list_statement`). A prepared statement per shape."""
     given = tuple(name for name in _FILTERS if filters.get(name) is not None)
     statement = _LIST(visibility(principal), given, updated_since is not None, after is not None)
     params = {name: filters[name] for name in given}

@@ -17,7 +17,7 @@ from app.assignments.models import (
     AssignmentSchedule,
     AssignmentStatus,
 )
-from app.assignments.occurrences import Timeline, load_timelines, parse_stored
+from app.assignments.occurrences import Timeline, build_timelines, load_timelines, parse_stored
 from app.assignments.recurrence import schedule_dates
 from app.assignments.repository import list_page
 from app.assignments.schedules import Reminders, ScheduleRead
@@ -97,7 +97,12 @@ async def assignment_reads(
     session: AsyncSession, assignments: list[Assignment]
 ) -> list[AssignmentRead]:
     """Assignments as the API shows them: the timelines of all of them in one load."""
-    timelines = await load_timelines(session, assignments)
+    return reads_of(assignments, await load_timelines(session, assignments))
+
+
+def reads_of(
+    assignments: list[Assignment], timelines: dict[uuid.UUID, Timeline]
+) -> list[AssignmentRead]:
     now = utcnow()
     return [assignment_read(a, timelines[a.id], now) for a in assignments]
 
@@ -119,8 +124,10 @@ async def list_assignments(
     template_id: uuid.UUID | None = None,
     goal_id: uuid.UUID | None = None,
 ) -> Page[AssignmentRead]:
+    timeline_rows: list[Any] = []
+
     async def fetch(limit: int, after: list[Any] | None) -> list[Any]:
-        return await list_page(
+        rows = await list_page(
             session,
             principal,
             limit,
@@ -131,9 +138,14 @@ async def list_assignments(
             template_id=template_id,
             goal_id=goal_id,
         )
+        timeline_rows.extend(row for row in rows if row.kind != 0)
+        return [row for row in rows if row.kind == 0]
 
     rows, cursor = await paginate_fetched(fetch, params, [SortKey(Assignment.id)])
-    return Page(items=await assignment_reads(session, rows), next_cursor=cursor)
+    timelines = build_timelines(
+        rows, ((r.kind == 1, r.id, r.schedule, r.starts, r.ends) for r in timeline_rows)
+    )
+    return Page(items=reads_of(rows, timelines), next_cursor=cursor)
 
 
 async def create_assignment(

@@ -1,14 +1,14 @@
 """Builds an agenda from one statement, whatever the number of occurrences."""
 
 import uuid
-from collections import defaultdict
 from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agenda.repository import AGENDA, Row
 from app.agenda.schemas import AgendaItem, OccurrenceStatus
-from app.assignments.occurrences import Timeline, parse_schedule
+from app.assignments.occurrences import TimelineRow, build_timelines
 from app.assignments.recurrence import zone_named
 from app.clinics.repository import ZonedClient
 from app.completions.adherence import OccurrenceKey, key_of
@@ -28,6 +28,17 @@ def _status(local_date: date, today: date) -> OccurrenceStatus:
     return OccurrenceStatus.missed
 
 
+class _Assignment(NamedTuple):
+    """What the agenda shows of an assignment, and its end (for its timeline)."""
+
+    id: uuid.UUID
+    title: str
+    template_id: uuid.UUID
+    template_kind: str
+    minutes: int
+    ended_at: datetime | None
+
+
 def _record(
     found: dict[OccurrenceKey, tuple[uuid.UUID, CompletionStatus]],
     key: OccurrenceKey,
@@ -45,22 +56,22 @@ async def agenda_items(
     session: AsyncSession, client: ZonedClient, window_start: date, window_end: date, now: datetime
 ) -> list[AgendaItem]:
     rows = await AGENDA.fetch(session, client_id=client.id, start=window_start, end=window_end)
-    assignments: list[tuple[uuid.UUID, str, uuid.UUID, str, int]] = []
-    timelines: dict[uuid.UUID, Timeline] = defaultdict(Timeline)
+    assignments: list[_Assignment] = []
+    timeline_rows: list[TimelineRow] = []
     done: dict[OccurrenceKey, tuple[uuid.UUID, CompletionStatus]] = {}
     for kind, assignment_id, title, ref_id, template_kind, minutes, at, until, *rest in rows:
-        schedule, day, at_time, status = rest
+        stored, day, at_time, status = rest
         if kind == Row.assignment:
-            assignments.append((assignment_id, title, ref_id, template_kind, minutes))
-            timelines[assignment_id].ended_at = at
-        elif kind == Row.schedule:
-            timelines[assignment_id].segments.append((parse_schedule(schedule), at, until))
-        elif kind == Row.pause:
-            timelines[assignment_id].pauses.append((at, until))
-        else:
+            assignments.append(
+                _Assignment(assignment_id, title, ref_id, template_kind, minutes, ended_at=at)
+            )
+        elif kind == Row.completion:
             _record(done, (assignment_id, day, at_time), ref_id, CompletionStatus(status))
+        else:
+            timeline_rows.append((kind == Row.schedule, assignment_id, stored, at, until))
+    timelines = build_timelines(assignments, timeline_rows)
     items: list[AgendaItem] = []
-    for assignment_id, title, template_id, template_kind, minutes in assignments:
+    for assignment_id, title, template_id, template_kind, minutes, _ in assignments:
         timeline = timelines[assignment_id]
         schedule = timeline.current()
         if schedule is None:

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -19,11 +20,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment, AssignmentPause, AssignmentSchedule
+from app.assignments.occurrences import TimelineRow
 from app.auth.principal import Principal
 from app.clinics.repository import ClientOwnedRows, visibility, visible_client_ids
 from app.core.errors import NotFound
 from app.core.models import UTCDateTime
-from app.core.prepared import Shaped
+from app.core.prepared import Prepared
 
 
 class AssignmentNotFound(NotFound):
@@ -101,7 +103,11 @@ def _list_statement(seen_by: str, filters: tuple[str, ...], since: bool, after: 
     ).order_by("kind", "id", "starts")
 
 
-_LIST = Shaped(_list_statement)
+@cache
+def _list(seen_by: str, filters: tuple[str, ...], since: bool, after: bool) -> Prepared:
+    """The list's prepared statement of one shape, built and compiled once (few shapes exist:
+    three visibilities, which of four filters, two flags)."""
+    return Prepared(_list_statement(seen_by, filters, since, after))
 
 
 async def list_page(
@@ -111,17 +117,20 @@ async def list_page(
     after: uuid.UUID | None,
     updated_since: datetime | None,
     **filters: Any,
-) -> list[Any]:
+) -> tuple[list[Any], list[TimelineRow]]:
     """Up to `limit` visible assignments after the id `after`, matching every filter given
-    (None: no filter), as rows read by column name, followed by their timelines' rows (see
-    `_list_statement`). A prepared statement per shape."""
+    (None: no filter), as rows read by column name, and their timelines' rows (for
+    `build_timelines`). One prepared statement per shape (`_list_statement`)."""
     given = tuple(name for name in _FILTERS if filters.get(name) is not None)
-    statement = _LIST(visibility(principal), given, updated_since is not None, after is not None)
+    statement = _list(visibility(principal), given, updated_since is not None, after is not None)
     params = {name: filters[name] for name in given}
     if updated_since is not None:
         params["updated_since"] = updated_since
     if after is not None:
         params["after"] = after
-    return await statement.fetch_named(
+    rows = await statement.fetch_named(
         session, clinic_id=principal.clinic_id, principal_id=principal.id, limit=limit, **params
     )
+    page = [row for row in rows if row.kind == 0]
+    timelines = [(r.kind == 1, r.id, r.schedule, r.starts, r.ends) for r in rows if r.kind != 0]
+    return page, timelines

@@ -17,7 +17,13 @@ from app.assignments.models import (
     AssignmentSchedule,
     AssignmentStatus,
 )
-from app.assignments.occurrences import Timeline, build_timelines, load_timelines, parse_stored
+from app.assignments.occurrences import (
+    Timeline,
+    TimelineRow,
+    build_timelines,
+    load_timelines,
+    parse_stored,
+)
 from app.assignments.recurrence import schedule_dates
 from app.assignments.repository import list_page
 from app.assignments.schedules import Reminders, ScheduleRead
@@ -124,10 +130,10 @@ async def list_assignments(
     template_id: uuid.UUID | None = None,
     goal_id: uuid.UUID | None = None,
 ) -> Page[AssignmentRead]:
-    timeline_rows: list[Any] = []
+    timeline_rows: list[TimelineRow] = []
 
     async def fetch(limit: int, after: list[Any] | None) -> list[Any]:
-        rows = await list_page(
+        page, timelines = await list_page(
             session,
             principal,
             limit,
@@ -138,14 +144,11 @@ async def list_assignments(
             template_id=template_id,
             goal_id=goal_id,
         )
-        timeline_rows.extend(row for row in rows if row.kind != 0)
-        return [row for row in rows if row.kind == 0]
+        timeline_rows.extend(timelines)
+        return page
 
     rows, cursor = await paginate_fetched(fetch, params, [SortKey(Assignment.id)])
-    timelines = build_timelines(
-        rows, ((r.kind == 1, r.id, r.schedule, r.starts, r.ends) for r in timeline_rows)
-    )
-    return Page(items=reads_of(rows, timelines), next_cursor=cursor)
+    return Page(items=reads_of(rows, build_timelines(rows, timeline_rows)), next_cursor=cursor)
 
 
 async def create_assignment(

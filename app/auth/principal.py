@@ -123,15 +123,18 @@ async def principal_from_token(request: Request, session: AsyncSession, token: s
         raise Unauthorized("The access token is invalid or expired.") from None
     if kind == "user":
         found = await _USER.fetch(session, id=subject)
-        if not found or found[0][0] != UserStatus.active or found[0][1] != clinic_id:
+        user = found[0] if found else None
+        if user is None or user[0] != UserStatus.active or user[1] != clinic_id:
             raise Unauthorized("The account is not active.")
-        role, timezone = Role(found[0][2]), found[0][3]
+        _, _, role_name, timezone = user
+        role = Role(role_name)
         return Principal(subject, clinic_id, role, scopes & ROLE_SCOPES[role], timezone)
     if kind == "api_client":
         found = await _API_CLIENT.fetch(session, id=subject)
-        if not found or found[0][0] is not None or found[0][1] != clinic_id:
+        api_client = found[0] if found else None
+        if api_client is None or api_client[0] is not None or api_client[1] != clinic_id:
             raise Unauthorized("The API client is revoked.")
-        return Principal(subject, clinic_id, None, scopes & frozenset(found[0][2]))
+        return Principal(subject, clinic_id, None, scopes & frozenset(api_client[2]))
     raise Unauthorized("The access token is invalid or expired.")
 
 

@@ -171,8 +171,8 @@ def insert_unless_taken(
     """`INSERT ... ON CONFLICT DO NOTHING` in the session's dialect (PostgreSQL or SQLite): the
     unique constraints (or only `conflict_on`'s) decide, and a RETURNING clause added by the
     caller tells whether the row went in."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(entity).values(values).on_conflict_do_nothing(index_elements=conflict_on)
+    insert = _dialect_insert(session.get_bind().dialect.name)
+    return insert(entity).values(values).on_conflict_do_nothing(index_elements=conflict_on)
 
 
 @cache
@@ -180,5 +180,9 @@ def entity_unless_taken(entity: Any, dialect_name: str) -> Any:
     """`insert_unless_taken` returning the inserted entity (none when a row was there), built
     once per entity and dialect: the values are the execution's parameters, so the hot path
     builds no statement and no cache key per request."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(entity).on_conflict_do_nothing().returning(entity)
+    return _dialect_insert(dialect_name)(entity).on_conflict_do_nothing().returning(entity)
+
+
+def _dialect_insert(dialect_name: str) -> Any:
+    """The INSERT with ON CONFLICT of the dialect: PostgreSQL's, or SQLite's."""
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert

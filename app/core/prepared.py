@@ -14,7 +14,7 @@ What this asks of a statement, so that both ways give the same rows:
   with the dialect's codec), instants aware in UTC, enums as their string value.
 """
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from asyncpg import InterfaceError, PostgresConnectionError
@@ -84,22 +84,6 @@ class Named:
             return self._row[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-class Shaped:
-    """The prepared statements of one query whose shape varies with the request (which filters
-    it has, whose visibility applies): each shape is built and compiled once, and kept. A shape
-    is a tuple of a few flags and names, so there are few of them."""
-
-    def __init__(self, build: Callable[..., Executable]) -> None:
-        self._build = build
-        self._shapes: dict[tuple[Hashable, ...], Prepared] = {}
-
-    def __call__(self, *shape: Hashable) -> Prepared:
-        found = self._shapes.get(shape)
-        if found is None:
-            found = self._shapes[shape] = Prepared(self._build(*shape))
-        return found
 
 
 def _observed(sync: Connection, name: str, sql: str, values: list[Any]) -> None:

@@ -29,6 +29,14 @@ def _failing(times: int, sqlstate: str | None, real, error=None):
     return create_goal, calls
 
 
+async def _post_goal(client, world, title):
+    return await client.post(
+        "/v1/goals",
+        headers=world.auth("therapist"),
+        json={"client_id": str(world.client.id), "title": title},
+    )
+
+
 @pytest.mark.parametrize("sqlstate", ["40001", "40P01"])
 async def test_a_transient_failure_is_retried_and_leaves_one_row(
     client, world, db, monkeypatch, sqlstate
@@ -82,14 +90,6 @@ async def test_a_database_going_away_is_a_503_not_a_500(
 def _dead_connection() -> OperationalError:
     return OperationalError(
         "SELECT ...", {}, ConnectionResetError("gone"), connection_invalidated=True
-    )
-
-
-async def _post_goal(client, world, title):
-    return await client.post(
-        "/v1/goals",
-        headers=world.auth("therapist"),
-        json={"client_id": str(world.client.id), "title": title},
     )
 
 

@@ -86,6 +86,23 @@ class TimelineOwner(Protocol):
     def ended_at(self) -> datetime | None: ...
 
 
+class AssignmentFacts(TimelineOwner, Protocol):
+    """What scheduling reads of an assignment besides its timeline: an ORM row, or the columns
+    of one read without the ORM (a completion's context)."""
+
+    @property
+    def clinic_id(self) -> uuid.UUID: ...
+
+    @property
+    def client_id(self) -> uuid.UUID: ...
+
+    @property
+    def first_date(self) -> date: ...
+
+    @property
+    def last_date(self) -> date | None: ...
+
+
 _TIMELINES = Prepared(
     union_all(
         select(

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.assignments.occurrences import Timeline, load_timelines
+from app.assignments.occurrences import Timeline
 from app.completions.days import Scheduled, client_days, streaks
 from app.completions.models import Achievement, AchievementType, Completion, CompletionStatus
 from app.completions.repository import CompletionContext
@@ -148,13 +148,11 @@ class CompletionAwards:
         )
 
 
-async def prepare_awards(
-    session: AsyncSession, context: CompletionContext, today: date, *, done: bool
-) -> CompletionAwards:
+def prepare_awards(context: CompletionContext, today: date, *, done: bool) -> CompletionAwards:
     """What a completion in `context` (recorded on the client's local `today`) needs for its
-    awards, and its assignment's timeline: the timelines of the context's assignments, one
-    statement; the held achievements and done days came with the context."""
-    timelines = await load_timelines(session, context.assignments)
+    awards, and its assignment's timeline: the timelines of the context's assignments, the
+    held achievements and the done days all came with the context."""
+    timelines = context.timelines
     timeline = timelines[context.assignment.id]
     held = _Held(context.held) if done else None
     if held is None or held.streak_lookback(today) is None:

@@ -9,6 +9,7 @@ in the schedule's zone, so a completion at 23:30 local belongs to that local day
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -16,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import Assignment
-from app.assignments.occurrences import Timeline, load_timelines
+from app.assignments.occurrences import AssignmentFacts, Timeline, load_timelines
 from app.assignments.repository import overlapping
 from app.completions.models import Completion, CompletionStatus
 
@@ -47,7 +48,7 @@ class Scheduled:
     needs them next (recording a completion resolves its occurrence and then the streak days
     from the same rows)."""
 
-    assignments: list[Assignment]
+    assignments: Sequence[AssignmentFacts]
     timelines: dict[uuid.UUID, Timeline]
     # The client's done occurrences (local day, assignment, time), when loaded with the rest:
     # then `client_days` sends no query for the days within `done_from..done_to`.
@@ -64,7 +65,7 @@ class Scheduled:
             return None
         return [row for row in self.done if start <= row[0] <= end]
 
-    def within(self, start: date, end: date) -> list[Assignment]:
+    def within(self, start: date, end: date) -> list[AssignmentFacts]:
         return [
             a
             for a in self.assignments

@@ -1,21 +1,39 @@
 """Completion statements scoped to the principal."""
 
+import enum
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Select, func, or_, select, true, type_coerce
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    cast,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.assignments.models import Assignment
-from app.assignments.repository import AssignmentNotFound, overlapping, visible_assignments
+from app.assignments.models import Assignment, AssignmentPause, AssignmentSchedule, AssignmentStatus
+from app.assignments.occurrences import Timeline, TimelineRow, build_timelines
+from app.assignments.repository import AssignmentNotFound, overlapping
 from app.auth.principal import Principal
-from app.clinics.repository import ClientOwnedRows
+from app.clinics.repository import ClientOwnedRows, visibility, visible_client_ids
 from app.completions.models import Achievement, Comment, Completion, CompletionStatus
 from app.core import audit
 from app.core.errors import NotFound
+from app.core.models import UTCDateTime
 from app.core.pagination import changed_since
+from app.core.prepared import Prepared, any_of
+from app.templates.definitions import TemplateKind
 
 
 class CompletionNotFound(NotFound):
@@ -81,31 +99,151 @@ def comments_of(
 DoneOccurrence = tuple[date, uuid.UUID, str | None]  # local day, assignment, time (or None)
 
 
+@dataclass(frozen=True, slots=True)
+class ContextAssignment:
+    """The columns of an assignment that recording a completion reads (no ORM entity)."""
+
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    client_id: uuid.UUID
+    template_id: uuid.UUID
+    template_version_id: uuid.UUID
+    template_version: int
+    template_kind: TemplateKind
+    status: AssignmentStatus
+    schedule: dict[str, Any]
+    first_date: date
+    last_date: date | None
+    ended_at: datetime | None
+    enrolment_id: uuid.UUID | None
+
+
 @dataclass
 class CompletionContext:
     """What recording a completion of `assignment` reads, in one statement: the assignment
-    (scoped to the principal), the client's other assignments that overlap `start..end`, the
-    achievement keys the client holds among `held_types`, and the client's done occurrences
-    in `start..end`."""
+    (scoped to the principal), the client's other assignments that overlap `start..end` and
+    their timelines, the achievement keys the client holds among `held_types`, and the
+    client's done occurrences in `start..end`."""
 
-    assignment: Assignment
-    assignments: list[Assignment]
+    assignment: ContextAssignment
+    assignments: list[ContextAssignment]
+    timelines: dict[uuid.UUID, Timeline]
     held: set[str]
     start: date
     end: date
     done: list[DoneOccurrence] = field(default_factory=list)
 
 
-def _json_rows(session: AsyncSession, *columns: Any) -> Any:
-    """A JSON array of one array per row (`json_agg(json_build_array(...))` on PostgreSQL,
-    `json_group_array(json_array(...))` on SQLite), or of the values of one column."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    item = (
-        columns[0]
-        if len(columns) == 1
-        else (func.json_build_array(*columns) if postgres else func.json_array(*columns))
+class Part(enum.IntEnum):
+    """What a row of the context statement is (its `kind`)."""
+
+    assignment = 0
+    schedule = 1
+    pause = 2
+    held = 3
+    done = 4
+
+
+_ASSIGNMENT_COLUMNS = [f.name for f in fields(ContextAssignment)]
+_UUID, _TEXT, _DATE, _INSTANT = Assignment.id.type, String(), Date(), UTCDateTime()
+# The union's columns and their types (enums as text; foreign keys typed before their mapper
+# has resolved them).
+_TYPES = {
+    **{name: _UUID for name in _ASSIGNMENT_COLUMNS if name == "id" or name.endswith("_id")},
+    "template_version": Integer(),
+    "template_kind": _TEXT,
+    "status": _TEXT,
+    "schedule": Assignment.schedule.type,
+    "first_date": _DATE,
+    "last_date": _DATE,
+    "ended_at": _INSTANT,
+    "starts": _INSTANT,
+    "ends": _INSTANT,
+    "day": _DATE,
+    "at_time": _TEXT,
+    "key": _TEXT,
+}
+
+
+def _part(kind: Part, **given: Any) -> Select[Any]:
+    """One part of the union: `kind`, then every column of `_TYPES`, NULL where not given."""
+    return select(
+        literal_column(str(int(kind)), Integer()).label("kind"),
+        *(
+            (given[name] if name in given else cast(null(), type_)).label(name)
+            for name, type_ in _TYPES.items()
+        ),
     )
-    return type_coerce((func.json_agg if postgres else func.json_group_array)(item), JSON)
+
+
+@cache
+def _context_statement(seen_by: str) -> Prepared:
+    """The context of a new completion for one visibility, every value a bound parameter: the
+    client is the assignment's (if the principal sees it), found once; then the client's
+    assignments in the window (or the one asked for), their schedule segments and pauses, the
+    held achievement keys and the done occurrences, as the rows of one UNION ALL."""
+    assignment_id = bindparam("assignment_id", type_=Assignment.id.type)
+    start = bindparam("start", type_=_DATE)
+    end = bindparam("end", type_=_DATE)
+    target = (
+        select(Assignment.client_id)
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.clinic_id == bindparam("clinic_id", type_=Assignment.clinic_id.type),
+            *visible_client_ids(
+                seen_by, bindparam("principal_id", type_=Assignment.id.type), Assignment.client_id
+            ),
+        )
+        .cte("target")
+    )
+    window = (
+        select(*(Assignment.__table__.c[name] for name in _ASSIGNMENT_COLUMNS))
+        .join(target, Assignment.client_id == target.c.client_id)
+        .where(or_(Assignment.id == assignment_id, overlapping(start, end)))
+        .cte("window")
+    )
+    return Prepared(
+        union_all(
+            _part(
+                Part.assignment,
+                **{
+                    name: window.c[name]
+                    if name not in ("template_kind", "status")
+                    else cast(window.c[name], _TEXT)
+                    for name in _ASSIGNMENT_COLUMNS
+                },
+            ),
+            _part(
+                Part.schedule,
+                id=AssignmentSchedule.assignment_id,
+                schedule=AssignmentSchedule.schedule,
+                starts=AssignmentSchedule.effective_from,
+                ends=AssignmentSchedule.effective_to,
+            ).join_from(
+                AssignmentSchedule, window, AssignmentSchedule.assignment_id == window.c.id
+            ),
+            _part(
+                Part.pause,
+                id=AssignmentPause.assignment_id,
+                starts=AssignmentPause.paused_at,
+                ends=AssignmentPause.resumed_at,
+            ).join_from(AssignmentPause, window, AssignmentPause.assignment_id == window.c.id),
+            _part(Part.held, key=Achievement.key)
+            .join_from(Achievement, target, Achievement.client_id == target.c.client_id)
+            .where(any_of(Achievement.type, "held_types")),
+            _part(
+                Part.done,
+                id=Completion.assignment_id,
+                day=Completion.occurrence_date,
+                at_time=Completion.occurrence_time,
+            )
+            .join_from(Completion, target, Completion.client_id == target.c.client_id)
+            .where(
+                Completion.status == bindparam("done", type_=Completion.status.type),
+                Completion.occurrence_date.between(start, end),
+            ),
+        ).order_by("kind", "id", "starts")
+    )
 
 
 async def load_context(
@@ -117,56 +255,46 @@ async def load_context(
     held_types: list[Any],
 ) -> CompletionContext:
     """The context of a new completion (see `CompletionContext`); 404 when the principal may
-    not see the assignment. The client is the assignment's, found once (an init plan)."""
-    client_id = (
-        visible_assignments(principal)
-        .where(Assignment.id == assignment_id)
-        .with_only_columns(Assignment.client_id)
-        .scalar_subquery()
+    not see the assignment. One prepared statement per visibility (`_context_statement`)."""
+    rows = await _context_statement(visibility(principal)).fetch_named(
+        session,
+        assignment_id=assignment_id,
+        clinic_id=principal.clinic_id,
+        principal_id=principal.id,
+        start=start,
+        end=end,
+        held_types=[str(t) for t in held_types],
+        done=CompletionStatus.done.value,
     )
-    held = (
-        select(_json_rows(session, Achievement.key).label("held_keys"))
-        .where(Achievement.client_id == client_id, Achievement.type.in_(held_types))
-        .cte("held")
-    )
-    done = (
-        select(
-            _json_rows(
-                session,
-                Completion.occurrence_date,
-                Completion.assignment_id,
-                Completion.occurrence_time,
-            ).label("days")
-        )
-        .where(
-            Completion.client_id == client_id,
-            Completion.status == CompletionStatus.done,
-            Completion.occurrence_date.between(start, end),
-        )
-        .cte("done")
-    )
-    rows = (
-        await session.execute(
-            select(Assignment, held.c.held_keys, done.c.days)
-            .select_from(Assignment)
-            .join(held, true())
-            .join(done, true())
-            .where(
-                Assignment.client_id == client_id,
-                or_(Assignment.id == assignment_id, overlapping(start, end)),
+    assignments: list[ContextAssignment] = []
+    timeline_rows: list[TimelineRow] = []
+    held: set[str] = set()
+    done: list[DoneOccurrence] = []
+    for row in rows:
+        kind = row.kind
+        if kind == Part.assignment:
+            values = {name: getattr(row, name) for name in _ASSIGNMENT_COLUMNS}
+            values["template_kind"] = TemplateKind(values["template_kind"])
+            values["status"] = AssignmentStatus(values["status"])
+            assignments.append(ContextAssignment(**values))
+        elif kind == Part.held:
+            held.add(row.key)
+        elif kind == Part.done:
+            done.append((row.day, row.id, row.at_time))
+        else:
+            timeline_rows.append(
+                (kind == Part.schedule, row.id, row.schedule, row.starts, row.ends)
             )
-        )
-    ).all()
-    target = next((row[0] for row in rows if row[0].id == assignment_id), None)
+    target = next((a for a in assignments if a.id == assignment_id), None)
     if target is None:
         raise AssignmentNotFound("No such assignment.")
     audit.note(client_id=target.client_id)
-    keys, days = rows[0][1] or [], rows[0][2] or []
     return CompletionContext(
         assignment=target,
-        assignments=[row[0] for row in rows],
-        held=set(keys),
+        assignments=assignments,
+        timelines=build_timelines(assignments, timeline_rows),
+        held=held,
         start=start,
         end=end,
-        done=[(date.fromisoformat(d), uuid.UUID(str(a)), t) for d, a, t in days if d is not None],
+        done=done,
     )

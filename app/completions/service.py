@@ -20,6 +20,7 @@ from app.completions.models import Comment, Completion, CompletionStatus
 from app.completions.repository import (
     CompletionContext,
     CompletionFilters,
+    ContextAssignment,
     comments_of,
     load_context,
     matching_completions,
@@ -99,7 +100,7 @@ def _check_clock(completed_at: datetime, now: datetime) -> None:
 
 
 def _find_occurrence(
-    assignment: Assignment, timeline: Timeline, body: CompletionCreate
+    assignment: ContextAssignment, timeline: Timeline, body: CompletionCreate
 ) -> Occurrence:
     tz = ZoneInfo(assignment.schedule["timezone"])
     local_day = body.completed_at.astimezone(tz).date()
@@ -190,7 +191,7 @@ def _score_columns(score: dict[str, Any] | None) -> dict[str, Any]:
 
 
 async def _replay(
-    session: AsyncSession, completion_id: uuid.UUID, assignment: Assignment, digest: str
+    session: AsyncSession, completion_id: uuid.UUID, assignment: ContextAssignment, digest: str
 ) -> Completion | None:
     existing = await session.get(Completion, completion_id, populate_existing=True)
     if existing is None:
@@ -206,7 +207,9 @@ async def _replay(
     return existing
 
 
-async def _occurrence_taken(session: AsyncSession, assignment: Assignment, occ: Occurrence) -> None:
+async def _occurrence_taken(
+    session: AsyncSession, assignment: ContextAssignment, occ: Occurrence
+) -> None:
     if occ.local_time is None:
         return
     existing = await session.scalar(
@@ -229,8 +232,8 @@ async def record_completion(
     one this exact request already stored. Returns the completion and whether it was created
     now.
 
-    What it reads comes in two statements: the context (the assignment, the client's
-    assignments, held achievements and done days: `load_context`) and their timelines.
+    What it reads comes in one statement: the context (the assignment, the client's
+    assignments and their timelines, held achievements and done days: `load_context`).
 
     The insert itself tells whether the id (or the occurrence) is taken: INSERT ... ON CONFLICT
     DO NOTHING RETURNING, one statement where a lookup, a savepoint, the insert and its release
@@ -274,9 +277,7 @@ async def _create(
     today = local_day(now, assignment.schedule["timezone"])
     # The awards are prepared first: they load this assignment's timeline with what a streak
     # needs, so that the occurrence and the streak share one read.
-    awards = await prepare_awards(
-        session, context, today, done=body.status == CompletionStatus.done
-    )
+    awards = prepare_awards(context, today, done=body.status == CompletionStatus.done)
     occ = _find_occurrence(assignment, awards.timeline, body)
     definition = await definition_by_id(session, assignment.template_version_id)
     fields = body.model_dump(exclude={"id", "completed_at", "occurrence_date", "occurrence_time"})

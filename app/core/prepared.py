@@ -1,11 +1,12 @@
-"""Read statements built once, for the hot paths: sent straight to asyncpg on PostgreSQL.
+"""Statements built once, for the hot paths: sent straight to asyncpg on PostgreSQL.
 
 A statement of the SQLAlchemy Core, with named `bindparam`s, is built at import. On PostgreSQL
-with asyncpg, and when the session is in autocommit (a read request's), it is compiled once
-for the dialect and executed on the session's own driver connection: no statement building,
-cache key, execution context or result processing per call, which is most of a small read's
-CPU in the ORM. Anywhere else (SQLite, a write's transaction, which the driver would not see
-begin) it runs through the session as any statement.
+with asyncpg it is compiled once for the dialect and executed on the session's own driver
+connection: no statement building, cache key, execution context or result processing per
+call, which is most of a small statement's CPU in the ORM. In a session's transaction (a
+write's) the driver connection's transaction is begun first, as SQLAlchemy's own adapter
+begins it before its first statement, so the statement runs inside it and the session's
+COMMIT or ROLLBACK ends it. Elsewhere (SQLite) it runs through the session as any statement.
 
 What this asks of a statement, so that both ways give the same rows:
 - parameters of types the driver takes as they are (UUID, date, aware datetime, str, int);
@@ -51,24 +52,27 @@ class Prepared:
 
     async def fetch(self, session: AsyncSession, **params: Any) -> Sequence[Sequence[Any]]:
         connection = await session.connection()
-        if connection.dialect.driver == "asyncpg":
-            raw = await connection.get_raw_connection()
-            if getattr(raw.dbapi_connection, "autocommit", False):
-                sql, names, defaults = self._for(connection.dialect)
-                driver = raw.driver_connection
-                assert driver is not None
-                values = _ordered(defaults | params, names)
-                sync = connection.sync_connection
-                assert sync is not None
-                _observed(sync, "before_cursor_execute", sql, values)
-                try:
-                    rows = await driver.fetch(sql, *values)
-                except Exception as exc:
-                    raise _wrapped(connection, raw, driver, sql, exc) from exc
-                _observed(sync, "after_cursor_execute", sql, values)
-                return cast(Sequence[Sequence[Any]], rows)
-        result = await session.execute(self.statement, params)
-        return result.all()
+        if connection.dialect.driver != "asyncpg":
+            return (await session.execute(self.statement, params)).all()
+        sql, names, defaults = self._for(connection.dialect)
+        values = _ordered(defaults | params, names)
+        raw = await connection.get_raw_connection()
+        adapted: Any = raw.dbapi_connection  # SQLAlchemy's adapter of the asyncpg connection
+        driver, sync = raw.driver_connection, connection.sync_connection
+        assert adapted is not None and driver is not None and sync is not None
+        _observed(sync, "before_cursor_execute", sql, values)
+        # The adapter's lock: one statement at a time on a connection, as its cursors do.
+        async with adapted._execute_mutex:
+            try:
+                if adapted._transaction is None and not adapted.autocommit:
+                    await adapted._start_transaction()
+                rows = await driver.fetch(sql, *values)
+            except Exception as exc:
+                # The adapter raises its DBAPI error with the driver's as the cause.
+                cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+                raise _wrapped(connection, raw, driver, sql, cause) from cause
+        _observed(sync, "after_cursor_execute", sql, values)
+        return cast(Sequence[Sequence[Any]], rows)
 
 
 class Named:

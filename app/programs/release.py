@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import FINAL_STATUSES, Assignment, AssignmentStatus
-from app.assignments.occurrences import Timeline
+from app.assignments.occurrences import AssignmentFacts, Timeline
 from app.assignments.recurrence import Occurrence
 from app.assignments.schemas import AssignmentUpdate
 from app.assignments.service import assignment_reads, insert_assignment, update_assignment
@@ -256,7 +256,9 @@ async def move_assignment(
         await update_assignment(session, assignment, AssignmentUpdate(status=status))
 
 
-def is_last_occurrence(assignment: Assignment, timeline: Timeline, occurrence: Occurrence) -> bool:
+def is_last_occurrence(
+    assignment: AssignmentFacts, timeline: Timeline, occurrence: Occurrence
+) -> bool:
     if assignment.last_date is None or occurrence.local_date != assignment.last_date:
         return False
     that_day = timeline.occurrences(assignment.last_date, assignment.last_date)
@@ -264,7 +266,7 @@ def is_last_occurrence(assignment: Assignment, timeline: Timeline, occurrence: O
 
 
 async def on_completion(
-    session: AsyncSession, assignment: Assignment, timeline: Timeline, occurrence: Occurrence
+    session: AsyncSession, assignment: AssignmentFacts, timeline: Timeline, occurrence: Occurrence
 ) -> None:
     """A done completion of a program step's assignment (`assignment.enrolment_id` is set):
     count it on the step (one statement), and when that completes the step, release what

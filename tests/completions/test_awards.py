@@ -1,7 +1,7 @@
 """A completion's achievements have one owner (app/completions/achievements.py): recording
 reads the completion's context in one statement (`load_context`: the assignment, the client's
-assignments, the achievements held, the done days), prepares the awards with `prepare_awards`,
-which loads the timelines that find the occurrence, and awards them with `grant` once the
+assignments and their timelines, the achievements held, the done days), prepares the awards
+from it with `prepare_awards` (no statement), and awards them with `grant` once the
 completion is stored."""
 
 from datetime import timedelta
@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.assignments.models import AssignmentPause
 from app.assignments.repository import AssignmentNotFound
 from app.auth.principal import Principal
 from app.completions.achievements import CONTEXT_DAYS, HELD_TYPES, prepare_awards
@@ -53,6 +54,27 @@ async def test_the_context_is_one_statement_and_holds_what_the_client_has(client
     assert world.assignment.id in {a.id for a in context.assignments}
     assert (done.occurrence_date, world.assignment.id, done.occurrence_time) in context.done
     assert context.held == {"first_completion", "first_of_kind:cbt_worksheet"}
+    assert context.timelines[world.assignment.id].segments  # its schedule came along
+
+
+async def test_the_context_holds_the_timelines_pauses(client, world, db):
+    paused_at = utcnow() - timedelta(days=3)
+    resumed_at = paused_at + timedelta(days=1)
+    db.add(
+        AssignmentPause(
+            clinic_id=world.clinic.id,
+            assignment_id=world.assignment.id,
+            paused_at=paused_at,
+            resumed_at=resumed_at,
+        )
+    )
+    await db.commit()
+    context = await _context(db, world.client, world.assignment.id)
+    timeline = context.timelines[world.assignment.id]
+    assert timeline.pauses == [(paused_at, resumed_at)]
+    assert [segment[0].timezone for segment in timeline.segments] == [
+        context.assignment.schedule["timezone"]
+    ]
 
 
 async def test_another_clients_assignment_is_not_found(client, world, db):
@@ -63,8 +85,8 @@ async def test_another_clients_assignment_is_not_found(client, world, db):
 async def test_a_skip_prepares_only_the_timelines_and_earns_nothing(client, world, app, db):
     context = await _context(db, world.client, world.assignment.id)
     with statements(app) as seen:
-        awards = await prepare_awards(db, context, _today(context), done=False)
-    assert len(seen) == 1  # the timelines: schedules and pauses in one UNION ALL
+        awards = prepare_awards(context, _today(context), done=False)
+    assert seen == []  # the timelines came with the context
     assert awards.held is None and awards.scheduled is None
     assert awards.timeline.occurrences(_today(context), _today(context))
     skipped = await make_completion(db, world.client, context.assignment)
@@ -74,8 +96,8 @@ async def test_a_skip_prepares_only_the_timelines_and_earns_nothing(client, worl
 async def test_a_done_completion_shares_the_context_with_the_streak(client, world, app, db):
     context = await _context(db, world.client, world.assignment.id)
     with statements(app) as seen:
-        awards = await prepare_awards(db, context, _today(context), done=True)
-    assert len(seen) == 1
+        awards = prepare_awards(context, _today(context), done=True)
+    assert seen == []
     assert awards.scheduled is not None
     assert awards.timeline is awards.scheduled.timelines[world.assignment.id]
     assert awards.scheduled.done == context.done

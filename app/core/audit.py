@@ -16,17 +16,18 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, Protocol
 
 from fastapi import Request
-from sqlalchemy import Index, Integer, String, insert
+from sqlalchemy import Index, Insert, Integer, String, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.errors import ServiceUnavailable, request_id_of
 from app.core.ids import new_id
 from app.core.models import Base
-from app.core.outbox import ride_along
+from app.core.outbox import bound, named, ride_along
 from app.core.time import utcnow
 from app.core.transactions import write_intent, writing
 
@@ -146,7 +147,13 @@ def _is_uuid(value: Any) -> bool:
 def in_transaction(session: AsyncSession, row: dict[str, Any]) -> None:
     """Add a write's audit row to the transaction that is about to commit: it is inserted with
     the transaction's events, in the same statement on PostgreSQL (`outbox.ride_along`)."""
-    ride_along(session, insert(AuditEvent).values(**row))
+    ride_along(session, _row_insert(tuple(row)), named("audit_", row))
+
+
+@cache
+def _row_insert(columns: tuple[str, ...]) -> Insert:
+    """The INSERT of one audit row, built once (its values bound parameters)."""
+    return insert(AuditEvent).values(bound(AuditEvent, "audit_", columns))
 
 
 class GroupCommit:

@@ -31,13 +31,25 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import Request, Response
-from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select, update
+from sqlalchemy import (
+    Delete,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    Update,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -46,7 +58,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.errors import AppError, field_error, problem_response, request_id_of
 from app.core.ids import new_id
 from app.core.models import Base, IdMixin
-from app.core.outbox import ride_along
+from app.core.outbox import bound, named, ride_along
 from app.core.time import utcnow
 from app.core.transactions import writing
 
@@ -258,14 +270,32 @@ def store(
     for answers that are not stored), so it commits together with the change: the statement
     goes with the commit's events (`outbox.ride_along`), in one round trip on PostgreSQL."""
     if response.status_code in NOT_STORED or not hasattr(response, "body"):
-        ride_along(session, delete(IdempotencyRecord).where(IdempotencyRecord.id == claim.id))
+        ride_along(session, _claim_dropped(), {"idempotency_id": claim.id})
         return
-    ride_along(
-        session,
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == claim.id)
-        .values(**_stored_values(claim, response, client_id)),
+    values = named("idempotency_", _stored_values(claim, response, client_id))
+    ride_along(session, _answer_stored(), {"idempotency_id": claim.id, **values})
+
+
+_CLAIM = IdempotencyRecord.id == bindparam("idempotency_id", type_=IdempotencyRecord.id.type)
+
+
+@cache
+def _answer_stored() -> Update:
+    """The UPDATE that stores an answer on its claim, built once (bound parameters)."""
+    stored = bound(
+        IdempotencyRecord, "idempotency_", ("status_code", "headers", "body", "client_id")
     )
+    return (
+        update(IdempotencyRecord)
+        .where(_CLAIM)
+        .values(stored)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@cache
+def _claim_dropped() -> Delete:
+    return delete(IdempotencyRecord).where(_CLAIM).execution_options(synchronize_session=False)
 
 
 async def after_failure(

@@ -25,11 +25,14 @@ through the rest of the request); a savepoint that rolls back drops the events q
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     Delete,
     Index,
     Insert,
@@ -37,18 +40,22 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Update,
+    bindparam,
     event,
     func,
     insert,
-    literal,
+    literal_column,
     select,
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from app.core.ids import new_id
 from app.core.models import Base
+from app.core.prepared import Prepared
 from app.core.time import utcnow
 
 
@@ -113,35 +120,68 @@ def record_event(
 Rider = Insert | Update | Delete
 
 
-def ride_along(session: Any, statement: Rider) -> None:
+def ride_along(session: Any, statement: Rider, params: Mapping[str, Any] | None = None) -> None:
     """Queue an INSERT, UPDATE or DELETE of another table for the outermost commit, sent with
     the events: on PostgreSQL in the same statement (data-modifying CTEs), elsewhere just
     before them. For what is known only when the transaction is about to commit (a write's
-    audit row, the stored answer of its Idempotency-Key). Riders must not depend on each
-    other's effects: data-modifying CTEs all see the same snapshot."""
+    audit row, the stored answer of its Idempotency-Key). `statement` is built once, with
+    bound parameters named for it alone (the events' statement is built once per shape of
+    events and riders), and `params` are their values. Riders must not depend on each other's
+    effects: data-modifying CTEs all see the same snapshot."""
     sync = getattr(session, "sync_session", session)
-    sync.info.setdefault("outbox_riders", []).append(statement)
+    sync.info.setdefault("outbox_riders", []).append((statement, params or {}))
+
+
+def bound(model: Any, prefix: str, columns: Iterable[str]) -> dict[str, BindParameter[Any]]:
+    """For a rider built once: a bound parameter of each column's type, named `prefix` +
+    the column's name (see `named`)."""
+    table = model.__table__
+    return {name: bindparam(prefix + name, type_=table.c[name].type) for name in columns}
+
+
+def named(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A rider's parameters, for the bound parameters `bound` made with the same prefix."""
+    return {prefix + name: value for name, value in values.items()}
+
+
+def _pending(session: Session) -> tuple[list[dict[str, Any]], list[tuple[Rider, Any]]] | None:
+    """What the outermost commit must write (taken off the session), None when nothing."""
+    if session.in_nested_transaction():
+        return None  # a savepoint's release: its events belong to the outermost commit
+    rows = session.info.pop("outbox", None) or []
+    riders = session.info.pop("outbox_riders", None) or []
+    return (rows, riders) if rows or riders else None
 
 
 def _write_outbox(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint's release: its events belong to the outermost commit
-    rows = session.info.pop("outbox", None)
-    riders: list[Rider] = session.info.pop("outbox_riders", None) or []
-    if session.get_bind().dialect.name != "postgresql":
-        for rider in riders:
-            session.execute(rider)
-        if rows:
-            _insert_numbered_apart(session, rows)
+    """The commit hook: whatever is still queued (`write_before_commit` may have sent it)."""
+    pending = _pending(session)
+    if pending is None:
         return
-    statement: Rider | None = _insert_numbered(rows) if rows else None
-    if statement is None:
-        if not riders:
-            return
-        statement = riders.pop(0)
-    for number, rider in enumerate(riders):
-        statement = statement.add_cte(rider.cte(f"rider_{number}"))
-    session.execute(statement)
+    rows, riders = pending
+    # Through the session's connection: statements of the Core (the session would take an
+    # INSERT's parameters for rows of an ORM bulk insert).
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        for rider, params in riders:
+            connection.execute(rider, params)
+        if rows:
+            _insert_numbered_apart(connection, rows)
+        return
+    statement, params = _numbered(rows, riders)
+    connection.execute(statement.statement, params)
+
+
+async def write_before_commit(session: AsyncSession) -> None:
+    """Send the queued events and riders now, just before the session's commit: on PostgreSQL
+    one prepared statement sent straight to the driver (`core.prepared`); elsewhere the commit
+    hook writes them. The request's unit of work calls it; any other commit has the hook."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    pending = _pending(session.sync_session)
+    if pending is not None:
+        statement, params = _numbered(*pending)
+        await statement.fetch(session, **params)
 
 
 # What record_event queues: every column but the sequence, which the clinic's counter gives.
@@ -149,34 +189,13 @@ _COLUMNS = tuple(c.name for c in Event.__table__.c if c.name != "sequence")
 _COUNTER = EventCounter.__table__
 
 
-def _take_numbers(
-    rows: list[dict[str, Any]], dialect_insert: Any, after: Any = None
-) -> tuple[Any, Counter[Any]]:
-    """The upsert that adds each clinic's count of `rows` to its counter (a new clinic's row
-    starts at its count), returning the clinics' new last numbers; clinics in sorted order, so
-    that every transaction takes their rows in the same order. With `after` (a CTE), its rows
-    are formed from it, so that it is evaluated first."""
-    counts = Counter(row["clinic_id"] for row in rows)
-    clinics = sorted(counts)
-    if after is None:
-        taken = dialect_insert(_COUNTER).values(
-            [{"clinic_id": clinic, "last_sequence": counts[clinic]} for clinic in clinics]
-        )
-    else:
-        selects = [
-            select(
-                literal(clinic, _COUNTER.c.clinic_id.type).label("clinic_id"),
-                literal(counts[clinic], BigInteger()).label("last_sequence"),
-            ).select_from(after)
-            for clinic in clinics
-        ]
-        source = selects[0] if len(selects) == 1 else union_all(*selects)
-        taken = dialect_insert(_COUNTER).from_select(["clinic_id", "last_sequence"], source)
-    taken = taken.on_conflict_do_update(
+def _counter_upsert(insert_: Any) -> Any:
+    """The counter's upsert: adds each clinic's count to its row (a new clinic's row starts at
+    its count) and returns the clinics' new last numbers."""
+    return insert_.on_conflict_do_update(
         index_elements=[_COUNTER.c.clinic_id],
-        set_={"last_sequence": _COUNTER.c.last_sequence + taken.excluded.last_sequence},
+        set_={"last_sequence": _COUNTER.c.last_sequence + insert_.excluded.last_sequence},
     ).returning(_COUNTER.c.clinic_id, _COUNTER.c.last_sequence)
-    return taken, counts
 
 
 # The advisory locks of the outbox are the two-key kind, (this, a clinic's 32 bits): a space of
@@ -193,62 +212,122 @@ def clinic_lock_key(clinic_id: uuid.UUID) -> int:
     return folded - (1 << 32) if folded >= 1 << 31 else folded
 
 
-def _clinic_locks(clinic_ids: list[uuid.UUID]) -> Any:
-    """`SELECT pg_advisory_xact_lock(space, key), ...`: each clinic's lock, in clinic order."""
-    return select(
+def _numbered(
+    rows: list[dict[str, Any]], riders: list[tuple[Rider, Any]]
+) -> tuple[Prepared, dict[str, Any]]:
+    """PostgreSQL's statement for `rows` and `riders` (built once per shape: which clinic each
+    event is of, and which riders), and its parameters."""
+    clinics = sorted({row["clinic_id"] for row in rows})
+    index = {clinic: number for number, clinic in enumerate(clinics)}
+    params: dict[str, Any] = {}
+    for number, clinic in enumerate(clinics):
+        params[f"clinic_{number}"] = clinic
+        params[f"lock_{number}"] = clinic_lock_key(clinic)
+    for number, row in enumerate(rows):
+        for name in _COLUMNS:
+            params[f"e{number}_{name}"] = row[name]
+    for _, rider_params in riders:
+        params.update(rider_params)
+    shape = tuple(index[row["clinic_id"]] for row in rows)
+    statements = tuple(statement for statement, _ in riders)
+    if len(set(map(id, statements))) != len(statements):
+        raise ValueError("a rider rides once per commit (its parameters would collide)")
+    return _numbered_statement(shape, statements), params
+
+
+@lru_cache(maxsize=256)
+def _numbered_statement(shape: tuple[int, ...], riders: tuple[Rider, ...]) -> Prepared:
+    """One round trip for lock, numbers, rows and riders: `WITH outbox_lock AS (SELECT
+    pg_advisory_xact_lock(...)), sequence_taken AS (INSERT INTO event_counter SELECT ... FROM
+    outbox_lock ON CONFLICT DO UPDATE ... RETURNING ...), rider_0 AS (...) INSERT INTO event
+    SELECT <row>, sequence_taken.last_sequence - <behind> FROM sequence_taken WHERE clinic_id
+    = <clinic> UNION ALL ...`. `shape` gives each event's clinic (by index, clinics in id
+    order, so that every transaction takes their locks and rows in the same order). The
+    counter row alone would order a clinic's commits (it stays locked until COMMIT), but 32
+    writers queueing on one hot row run at half the speed of a lock queue
+    (bench/event_sequencing.py): the clinic's advisory lock queues them first, so the
+    counter's row is never contended. Without events, the first rider is the statement."""
+    riders_left = list(riders)
+    if shape:
+        statement: Rider = _insert_events(shape)
+    else:
+        statement = riders_left.pop(0)
+    for number, rider in enumerate(riders_left):
+        statement = statement.add_cte(rider.cte(f"rider_{number}"))
+    return Prepared(statement)
+
+
+def _insert_events(shape: tuple[int, ...]) -> Insert:
+    counts = Counter(shape)
+    clinic_type = _COUNTER.c.clinic_id.type
+
+    def clinic(number: int) -> Any:
+        return bindparam(f"clinic_{number}", type_=clinic_type)
+
+    locks = select(
         *(
             func.pg_advisory_xact_lock(
-                literal(LOCK_SPACE, Integer()), literal(clinic_lock_key(clinic), Integer())
+                literal_column(str(LOCK_SPACE), Integer()),
+                bindparam(f"lock_{number}", type_=Integer()),
             ).label(f"held_{number}")
-            for number, clinic in enumerate(clinic_ids)
+            for number in sorted(counts)
         )
     ).cte("outbox_lock")
-
-
-def _positions(rows: list[dict[str, Any]], counts: Counter[Any]) -> list[int]:
-    """For each row, how many rows of its clinic come after it: its number is the clinic's new
-    last number minus that, so a clinic's rows keep the order they were queued in."""
-    seen: Counter[Any] = Counter()
-    behind = []
-    for row in rows:
-        seen[row["clinic_id"]] += 1
-        behind.append(counts[row["clinic_id"]] - seen[row["clinic_id"]])
-    return behind
-
-
-def _insert_numbered(rows: list[dict[str, Any]]) -> Insert:
-    """PostgreSQL, one round trip for lock, numbers and rows: `WITH outbox_lock AS (SELECT
-    pg_advisory_xact_lock(...)), sequence_taken AS (INSERT INTO event_counter SELECT ... FROM
-    outbox_lock ON CONFLICT DO UPDATE ... RETURNING ...) INSERT INTO event SELECT <row>,
-    sequence_taken.last_sequence - <behind> FROM sequence_taken WHERE clinic_id = <clinic>
-    UNION ALL ...`. The counter row alone would order a clinic's commits (it stays locked
-    until COMMIT), but 32 writers queueing on one hot row run at half the speed of a lock
-    queue (bench/event_sequencing.py): the clinic's advisory lock queues them first, so the
-    counter's row is never contended."""
-    locks = _clinic_locks(sorted({row["clinic_id"] for row in rows}))
-    upsert, counts = _take_numbers(rows, postgresql.insert, locks)
-    taken = upsert.cte("sequence_taken")
+    counted = [
+        select(
+            clinic(number).label("clinic_id"),
+            literal_column(str(counts[number]), BigInteger()).label("last_sequence"),
+        ).select_from(locks)
+        for number in sorted(counts)
+    ]
+    taken = _counter_upsert(
+        postgresql.insert(EventCounter).from_select(
+            ["clinic_id", "last_sequence"],
+            counted[0] if len(counted) == 1 else union_all(*counted),
+        )
+    ).cte("sequence_taken")
     table = Event.__table__
     selects = [
         select(
-            *(literal(row[name], table.c[name].type).label(name) for name in _COLUMNS),
-            (taken.c.last_sequence - behind).label("sequence"),
-        ).where(taken.c.clinic_id == literal(row["clinic_id"], table.c.clinic_id.type))
-        for row, behind in zip(rows, _positions(rows, counts), strict=True)
+            *(
+                bindparam(f"e{number}_{name}", type_=table.c[name].type).label(name)
+                for name in _COLUMNS
+            ),
+            (taken.c.last_sequence - literal_column(str(behind), BigInteger())).label("sequence"),
+        ).where(taken.c.clinic_id == clinic(shape[number]))
+        for number, behind in enumerate(_positions(list(shape), counts))
     ]
     source = selects[0] if len(selects) == 1 else union_all(*selects)
     return insert(Event).from_select([*_COLUMNS, "sequence"], source)
 
 
-def _insert_numbered_apart(session: Session, rows: list[dict[str, Any]]) -> None:
+def _positions(clinics: list[Any], counts: Counter[Any]) -> list[int]:
+    """For each row (given by its clinic), how many rows of its clinic come after it: its
+    number is the clinic's new last number minus that, so a clinic's rows keep the order they
+    were queued in."""
+    seen: Counter[Any] = Counter()
+    behind = []
+    for clinic in clinics:
+        seen[clinic] += 1
+        behind.append(counts[clinic] - seen[clinic])
+    return behind
+
+
+def _insert_numbered_apart(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Elsewhere (SQLite, one writer at a time): the upsert, then the rows."""
-    upsert, counts = _take_numbers(rows, sqlite.insert)
-    last = {clinic: number for clinic, number in session.execute(upsert)}
+    clinics = [row["clinic_id"] for row in rows]
+    counts = Counter(clinics)
+    upsert = _counter_upsert(
+        sqlite.insert(EventCounter).values(
+            [{"clinic_id": clinic, "last_sequence": counts[clinic]} for clinic in sorted(counts)]
+        )
+    )
+    last = {clinic: number for clinic, number in connection.execute(upsert)}
     numbered = [
         {**row, "sequence": last[row["clinic_id"]] - behind}
-        for row, behind in zip(rows, _positions(rows, counts), strict=True)
+        for row, behind in zip(rows, _positions(clinics, counts), strict=True)
     ]
-    session.execute(insert(Event), numbered)
+    connection.execute(insert(Event), numbered)
 
 
 def _drop_outbox(session: Session, *_: Any) -> None:

@@ -9,13 +9,15 @@ begins it before its first statement, so the statement runs inside it and the se
 COMMIT or ROLLBACK ends it. Elsewhere (SQLite) it runs through the session as any statement.
 
 What this asks of a statement, so that both ways give the same rows:
-- parameters of types the driver takes as they are (UUID, date, aware datetime, str, int);
-  a list only through `any_of` (one array parameter on PostgreSQL, an expanding `IN` elsewhere);
+- parameters as SQLAlchemy takes them (each goes through its type's bind processor, as
+  SQLAlchemy would: a dict to JSON, an enum to its value...); a list only through `any_of`
+  (one array parameter on PostgreSQL, an expanding `IN` elsewhere);
 - results read by position, or unpacked; JSON comes back parsed on both (asyncpg decodes jsonb
   with the dialect's codec), instants aware in UTC, enums as their string value.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from asyncpg import InterfaceError, PostgresConnectionError
@@ -33,17 +35,24 @@ class Prepared:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: tuple[Dialect, str, tuple[str, ...], dict[str, Any]] | None = None
+        self._compiled: _Compiled | None = None
 
-    def _for(self, dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    def _for(self, dialect: Dialect) -> "_Compiled":
         compiled = self._compiled
-        if compiled is None or compiled[0] is not dialect:
+        if compiled is None or compiled.dialect is not dialect:
             done = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
             names = tuple(done.positiontup or ())
             # Values the statement carries itself (a `literal`); the others must be given.
             carried = {name: done.params[name] for name in names if not done.binds[name].required}
-            compiled = self._compiled = (dialect, done.string, names, carried)
-        return compiled[1], compiled[2], compiled[3]
+            processors = done._bind_processors
+            compiled = self._compiled = _Compiled(
+                dialect,
+                done.string,
+                names,
+                carried,
+                tuple(processors.get(name) for name in names),
+            )
+        return compiled
 
     async def fetch_named(self, session: AsyncSession, **params: Any) -> list[Any]:
         """The rows, each read by column name as an attribute (`row.title`)."""
@@ -54,8 +63,9 @@ class Prepared:
         connection = await session.connection()
         if connection.dialect.driver != "asyncpg":
             return (await session.execute(self.statement, params)).all()
-        sql, names, defaults = self._for(connection.dialect)
-        values = _ordered(defaults | params, names)
+        compiled = self._for(connection.dialect)
+        sql = compiled.sql
+        values = compiled.values(params)
         raw = await connection.get_raw_connection()
         adapted: Any = raw.dbapi_connection  # SQLAlchemy's adapter of the asyncpg connection
         driver, sync = raw.driver_connection, connection.sync_connection
@@ -73,6 +83,25 @@ class Prepared:
                 raise _wrapped(connection, raw, driver, sql, cause) from cause
         _observed(sync, "after_cursor_execute", sql, values)
         return cast(Sequence[Sequence[Any]], rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A statement compiled for a dialect: its SQL, its parameters' names in order, the values
+    it carries itself and each parameter's bind processor (None: taken as it is)."""
+
+    dialect: Dialect
+    sql: str
+    names: tuple[str, ...]
+    carried: dict[str, Any]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    def values(self, params: Mapping[str, Any]) -> list[Any]:
+        values = _ordered({**self.carried, **params} if self.carried else params, self.names)
+        return [
+            value if process is None else process(value)
+            for process, value in zip(self.processors, values, strict=True)
+        ]
 
 
 class Named:

@@ -10,7 +10,8 @@
    A read on PostgreSQL runs in autocommit instead (no BEGIN, no ROLLBACK; its session refuses
    to write: `db.create_read_sessionmaker`).
 3. The route returned: the answer is stored on the claim, a write's audit row joins the
-   transaction, the outbox's events are inserted by the session's commit hook, and it commits,
+   transaction, the outbox's events and these riders are sent in one statement
+   (`outbox.write_before_commit`; the session's commit hook for any other commit), and it commits,
    all before the response leaves. A failed commit is an error answer, never a 2xx.
 4. It raised: the transaction rolls back; the error answer is stored on the claim (or the claim
    released so a retry runs again).
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core import audit, idempotency
+from app.core import audit, idempotency, outbox
 from app.core.errors import status_of
 from app.core.transactions import is_stale_connection, is_transient, write_intent
 
@@ -127,6 +128,7 @@ class UnitOfWork:
         if self.writes and self.audited:
             audit.in_transaction(session, self.audit.row(self.request, response.status_code))
             self._audit_committed = True
+        await outbox.write_before_commit(session)
         await session.commit()
 
     async def _rollback(self) -> None:

@@ -146,23 +146,30 @@ class Part(enum.IntEnum):
 
 _ASSIGNMENT_COLUMNS = [f.name for f in fields(ContextAssignment)]
 _UUID, _TEXT, _DATE, _INSTANT = Assignment.id.type, String(), Date(), UTCDateTime()
-# The union's columns and their types (enums as text; foreign keys typed before their mapper
-# has resolved them).
+_ENUMS = {"template_kind": TemplateKind, "status": AssignmentStatus}
+
+
+def _column_type(name: str) -> Any:
+    """An assignment column's type in the union (enums as text; foreign keys typed before
+    their mapper has resolved them)."""
+    if name in _ENUMS:
+        return _TEXT
+    return _UUID if name.endswith("id") else Assignment.__table__.c[name].type
+
+
+# The union's columns after `kind`: the assignment's, in ContextAssignment's order, then the
+# timelines', the held achievements' and the done occurrences'.
 _TYPES = {
-    **{name: _UUID for name in _ASSIGNMENT_COLUMNS if name == "id" or name.endswith("_id")},
-    "template_version": Integer(),
-    "template_kind": _TEXT,
-    "status": _TEXT,
-    "schedule": Assignment.schedule.type,
-    "first_date": _DATE,
-    "last_date": _DATE,
-    "ended_at": _INSTANT,
+    **{name: _column_type(name) for name in _ASSIGNMENT_COLUMNS},
     "starts": _INSTANT,
     "ends": _INSTANT,
     "day": _DATE,
     "at_time": _TEXT,
     "key": _TEXT,
 }
+# Positions in a row (0 is `kind`), read by index: a context can hold hundreds of done rows.
+_AT = {name: number for number, name in enumerate(_TYPES, start=1)}
+_ENUM_AT = [(_AT[name] - 1, kind) for name, kind in _ENUMS.items()]
 
 
 def _part(kind: Part, **given: Any) -> Select[Any]:
@@ -256,7 +263,7 @@ async def load_context(
 ) -> CompletionContext:
     """The context of a new completion (see `CompletionContext`); 404 when the principal may
     not see the assignment. One prepared statement per visibility (`_context_statement`)."""
-    rows = await _context_statement(visibility(principal)).fetch_named(
+    rows = await _context_statement(visibility(principal)).fetch(
         session,
         assignment_id=assignment_id,
         clinic_id=principal.clinic_id,
@@ -270,20 +277,24 @@ async def load_context(
     timeline_rows: list[TimelineRow] = []
     held: set[str] = set()
     done: list[DoneOccurrence] = []
+    schedule, starts, ends, day, at_time, key = (
+        _AT[name] for name in ("schedule", "starts", "ends", "day", "at_time", "key")
+    )
+    width = len(_ASSIGNMENT_COLUMNS)
     for row in rows:
-        kind = row.kind
-        if kind == Part.assignment:
-            values = {name: getattr(row, name) for name in _ASSIGNMENT_COLUMNS}
-            values["template_kind"] = TemplateKind(values["template_kind"])
-            values["status"] = AssignmentStatus(values["status"])
-            assignments.append(ContextAssignment(**values))
+        kind = row[0]
+        if kind == Part.done:
+            done.append((row[day], row[1], row[at_time]))
+        elif kind == Part.assignment:
+            values = list(row[1 : width + 1])
+            for index, enum_type in _ENUM_AT:
+                values[index] = enum_type(values[index])
+            assignments.append(ContextAssignment(*values))
         elif kind == Part.held:
-            held.add(row.key)
-        elif kind == Part.done:
-            done.append((row.day, row.id, row.at_time))
+            held.add(row[key])
         else:
             timeline_rows.append(
-                (kind == Part.schedule, row.id, row.schedule, row.starts, row.ends)
+                (kind == Part.schedule, row[1], row[schedule], row[starts], row[ends])
             )
     target = next((a for a in assignments if a.id == assignment_id), None)
     if target is None:

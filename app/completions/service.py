@@ -3,7 +3,7 @@
 import hashlib
 import json
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -294,14 +294,13 @@ async def _create(
         "template_kind": assignment.template_kind,
         "occurrence_date": occ.local_date,
         "occurrence_time": occ.time_text,
-        "completed_at": body.completed_at,
+        "completed_at": body.completed_at.astimezone(UTC),
         "request_hash": digest,
         "recorded_by_id": principal.id if principal.is_therapist else None,
         "responses": responses,
         **_score_columns(score),
     }
-    stmt = entity_unless_taken(Completion, session.get_bind().dialect.name)
-    completion = (await session.execute(stmt, values)).scalar_one_or_none()
+    completion = await entity_unless_taken(session, Completion, values)
     if completion is None:
         # Taken, by a retry's first attempt (the caller replays it) or by a concurrent
         # completion of the same occurrence.

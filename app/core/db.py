@@ -1,11 +1,12 @@
 """Async engine, session factory, and the request's session (owned by its unit of work)."""
 
 import logging
+from collections.abc import Callable
 from functools import cache, partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import event
+from sqlalchemy import bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,7 +18,9 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
+from app.core.models import Base
 from app.core.outbox import install_outbox
+from app.core.prepared import Prepared
 from app.core.transactions import write_intent
 from app.core.unit_of_work import UnitOfWork
 
@@ -175,12 +178,45 @@ def insert_unless_taken(
     return insert(entity).values(values).on_conflict_do_nothing(index_elements=conflict_on)
 
 
+Stored = TypeVar("Stored", bound=Base)
+
+
+async def entity_unless_taken(
+    session: AsyncSession, model: type[Stored], values: dict[str, Any]
+) -> Stored | None:
+    """Insert a row of `model` unless a unique constraint finds it taken (`insert_unless_taken`)
+    and return it as a (transient) instance of `model`, None when it was taken. The columns
+    `values` leaves out take their defaults here, so the instance holds what was stored. One
+    prepared statement per model and dialect (`core.prepared`): no statement building, cache
+    key or ORM bulk-insert machinery per call."""
+    statement, defaults = _entity_insert(model.__table__, session.get_bind().dialect.name)
+    row = {name: default() for name, default in defaults.items() if name not in values}
+    row.update(values)
+    if not await statement.fetch(session, **row):
+        return None
+    return model(**row)
+
+
 @cache
-def entity_unless_taken(entity: Any, dialect_name: str) -> Any:
-    """`insert_unless_taken` returning the inserted entity (none when a row was there), built
-    once per entity and dialect: the values are the execution's parameters, so the hot path
-    builds no statement and no cache key per request."""
-    return _dialect_insert(dialect_name)(entity).on_conflict_do_nothing().returning(entity)
+def _entity_insert(table: Any, dialect_name: str) -> tuple[Prepared, dict[str, Callable[[], Any]]]:
+    """`INSERT INTO <table> (every column) VALUES (:column...) ON CONFLICT DO NOTHING RETURNING
+    id`, and each column's default as a function of nothing (None when it has none)."""
+    statement = (
+        _dialect_insert(dialect_name)(table)
+        .values({column.name: bindparam(column.name, type_=column.type) for column in table.c})
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    )
+    return Prepared(statement), {column.name: _default_of(column) for column in table.c}
+
+
+def _default_of(column: Any) -> Callable[[], Any]:
+    default = column.default
+    if default is None:
+        return lambda: None
+    if default.is_callable:
+        return partial(default.arg, None)  # SQLAlchemy's wrapper takes an execution context
+    return lambda: default.arg
 
 
 def _dialect_insert(dialect_name: str) -> Any:

@@ -63,6 +63,8 @@ class Prepared:
         connection = await session.connection()
         if connection.dialect.driver != "asyncpg":
             return (await session.execute(self.statement, params)).all()
+        if session.autoflush and (session.new or session.dirty or session.deleted):
+            await session.flush()  # as the session's own execute would, before the statement
         compiled = self._for(connection.dialect)
         sql = compiled.sql
         values = compiled.values(params)

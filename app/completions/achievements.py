@@ -217,13 +217,16 @@ async def _streaks(
     missing = held.missing_streaks()
     if not missing:
         return []
-    start = _streak_start(today, missing[0])
-    days = await client_days(session, completion.client_id, start, today, scheduled)
-    current, _, reached_start = streaks(days, start, today, today)
-    if reached_start and current < missing[-1]:
-        start = _streak_start(today, missing[-1])
+    # The current streak, counted back from today over windows that grow with the thresholds
+    # (up to the largest one missing): most streaks break within days, and a window that
+    # holds the break holds the whole streak.
+    current = 0
+    for threshold in (n for n in STREAKS if n <= missing[-1]):
+        start = _streak_start(today, threshold)
         days = await client_days(session, completion.client_id, start, today, scheduled)
-        current, _, _ = streaks(days, start, today, today)
+        current, _, reached_start = streaks(days, start, today, today)
+        if not reached_start:
+            break
     return [
         await award(
             session,

@@ -4,16 +4,21 @@ Services call `record_event()`; the rows are inserted by a `before_commit` hook,
 commit path (requests, workers, CLI) writes them, and a rolled-back change leaves none.
 
 Events are numbered per clinic: every reader of the feed and every webhook endpoint belongs to
-one clinic, so commit order is needed within a clinic only. The hook takes the clinic's next
-numbers from its `event_counter` row (an upsert that adds the transaction's count), and that
-row stays locked until COMMIT: a second transaction of the same clinic waits at its own upsert,
-so a clinic's numbers are given out in commit order and a reader polling `sequence > cursor`
-never sees a later number before an earlier one commits (no missed events). On PostgreSQL a
-transaction-level advisory lock of the clinic queues its writers before they reach the row
-(a lock queue is cheaper than writers contending for one row), and lock, upsert and events
-are one statement (data-modifying CTEs); SQLite serializes writers anyway and gets two
-statements. Transactions of different clinics never wait for each other. A transaction that
-writes events of several clinics takes their locks and rows in one order (by clinic id).
+one clinic, so commit order is needed within a clinic only. A clinic's numbers come from its
+`event_counter` row, taken under the clinic's transaction-level advisory lock, which is held
+until COMMIT ends: a second transaction of the same clinic waits for it, so a clinic's numbers
+are given out in commit order and a reader polling `sequence > cursor` never sees a later
+number before an earlier one commits (no missed events).
+
+On PostgreSQL the numbers are taken inside the COMMIT: the events are written to `event_queue`
+(no lock), and a deferred constraint trigger moves each into `event` with its number as the
+transaction commits (`QueuedEvent`). The lock is then held for the COMMIT alone, not while the
+client goes from its last statement to its COMMIT: under load that gap is the client's wait for
+its turn on a busy event loop, and every writer of the clinic would queue behind it. The queue's
+rows are written in clinic order, so a transaction that writes events of several clinics takes
+their locks in one order (by clinic id). SQLite serializes writers anyway: there the commit
+hook takes the numbers (an upsert) and inserts the numbered rows. Transactions of different
+clinics never wait for each other.
 
 Other rows can ride along (`ride_along`): a write's audit row joins the events' statement as a
 data-modifying CTE on PostgreSQL, so that a write's commit sends one statement for both.
@@ -34,21 +39,17 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     Delete,
+    Identity,
     Index,
     Insert,
-    Integer,
     String,
     UniqueConstraint,
     Update,
     bindparam,
     event,
-    func,
     insert,
-    literal_column,
-    select,
-    union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
@@ -76,6 +77,27 @@ class Event(Base):
     resource_id: Mapped[uuid.UUID]
     client_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[dict[str, Any]]
+
+
+class QueuedEvent(Base):
+    """PostgreSQL: an event written with its transaction's change and numbered at its COMMIT.
+
+    A deferred constraint trigger (`event_queue_number`, in the migration `c3f9a1d7e5b2`) fires
+    for each row inside the COMMIT, in the order the rows were written: it takes the clinic's
+    advisory lock, adds one to the clinic's counter, moves the row into `event` with that
+    number and deletes it here. Committed, this table holds nothing."""
+
+    __tablename__ = "event_queue"
+
+    position: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[uuid.UUID]
+    clinic_id: Mapped[uuid.UUID]
+    type: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[uuid.UUID]
+    client_id: Mapped[uuid.UUID | None]
+    occurred_at: Mapped[datetime]
     payload: Mapped[dict[str, Any]]
 
 
@@ -205,7 +227,8 @@ LOCK_SPACE = 727_100
 
 def clinic_lock_key(clinic_id: uuid.UUID) -> int:
     """The id's 128 bits folded into a signed 32-bit key (all of them: ids minted by the app
-    are UUIDv7, whose first bits are a timestamp that clinics made together share)."""
+    are UUIDv7, whose first bits are a timestamp that clinics made together share). The
+    numbering trigger computes the same in SQL (`event_clinic_lock_key`)."""
     folded = 0
     for shift in range(0, 128, 32):
         folded ^= (clinic_id.int >> shift) & 0xFFFFFFFF
@@ -215,90 +238,45 @@ def clinic_lock_key(clinic_id: uuid.UUID) -> int:
 def _numbered(
     rows: list[dict[str, Any]], riders: list[tuple[Rider, Any]]
 ) -> tuple[Prepared, dict[str, Any]]:
-    """PostgreSQL's statement for `rows` and `riders` (built once per shape: which clinic each
-    event is of, and which riders), and its parameters."""
-    clinics = sorted({row["clinic_id"] for row in rows})
-    index = {clinic: number for number, clinic in enumerate(clinics)}
+    """PostgreSQL's statement for `rows` and `riders` (built once per number of events and
+    riders), and its parameters. The events are queued in clinic order (each clinic's in the
+    order they were recorded), so that the trigger takes the clinics' locks in one order."""
     params: dict[str, Any] = {}
-    for number, clinic in enumerate(clinics):
-        params[f"clinic_{number}"] = clinic
-        params[f"lock_{number}"] = clinic_lock_key(clinic)
-    for number, row in enumerate(rows):
+    ordered = sorted(rows, key=lambda row: row["clinic_id"])
+    for number, row in enumerate(ordered):
         for name in _COLUMNS:
             params[f"e{number}_{name}"] = row[name]
     for _, rider_params in riders:
         params.update(rider_params)
-    shape = tuple(index[row["clinic_id"]] for row in rows)
     statements = tuple(statement for statement, _ in riders)
     if len(set(map(id, statements))) != len(statements):
         raise ValueError("a rider rides once per commit (its parameters would collide)")
-    return _numbered_statement(shape, statements), params
+    return _queue_statement(len(rows), statements), params
 
 
 @lru_cache(maxsize=256)
-def _numbered_statement(shape: tuple[int, ...], riders: tuple[Rider, ...]) -> Prepared:
-    """One round trip for lock, numbers, rows and riders: `WITH outbox_lock AS (SELECT
-    pg_advisory_xact_lock(...)), sequence_taken AS (INSERT INTO event_counter SELECT ... FROM
-    outbox_lock ON CONFLICT DO UPDATE ... RETURNING ...), rider_0 AS (...) INSERT INTO event
-    SELECT <row>, sequence_taken.last_sequence - <behind> FROM sequence_taken WHERE clinic_id
-    = <clinic> UNION ALL ...`. `shape` gives each event's clinic (by index, clinics in id
-    order, so that every transaction takes their locks and rows in the same order). The
-    counter row alone would order a clinic's commits (it stays locked until COMMIT), but 32
-    writers queueing on one hot row run at half the speed of a lock queue
-    (bench/event_sequencing.py): the clinic's advisory lock queues them first, so the
-    counter's row is never contended. Without events, the first rider is the statement."""
+def _queue_statement(events: int, riders: tuple[Rider, ...]) -> Prepared:
+    """One round trip for the events and the riders: `WITH rider_0 AS (...) INSERT INTO
+    event_queue (...) VALUES (...), ...`. It takes no lock: the trigger numbers the events
+    inside the COMMIT (`QueuedEvent`), so a clinic's lock is held for the COMMIT alone, never
+    while the client is between statements. Without events, the first rider is the statement."""
     riders_left = list(riders)
-    if shape:
-        statement: Rider = _insert_events(shape)
+    if events:
+        table = QueuedEvent.__table__
+        statement: Rider = insert(QueuedEvent).values(
+            [
+                {
+                    name: bindparam(f"e{number}_{name}", type_=table.c[name].type)
+                    for name in _COLUMNS
+                }
+                for number in range(events)
+            ]
+        )
     else:
         statement = riders_left.pop(0)
     for number, rider in enumerate(riders_left):
         statement = statement.add_cte(rider.cte(f"rider_{number}"))
     return Prepared(statement)
-
-
-def _insert_events(shape: tuple[int, ...]) -> Insert:
-    counts = Counter(shape)
-    clinic_type = _COUNTER.c.clinic_id.type
-
-    def clinic(number: int) -> Any:
-        return bindparam(f"clinic_{number}", type_=clinic_type)
-
-    locks = select(
-        *(
-            func.pg_advisory_xact_lock(
-                literal_column(str(LOCK_SPACE), Integer()),
-                bindparam(f"lock_{number}", type_=Integer()),
-            ).label(f"held_{number}")
-            for number in sorted(counts)
-        )
-    ).cte("outbox_lock")
-    counted = [
-        select(
-            clinic(number).label("clinic_id"),
-            literal_column(str(counts[number]), BigInteger()).label("last_sequence"),
-        ).select_from(locks)
-        for number in sorted(counts)
-    ]
-    taken = _counter_upsert(
-        postgresql.insert(EventCounter).from_select(
-            ["clinic_id", "last_sequence"],
-            counted[0] if len(counted) == 1 else union_all(*counted),
-        )
-    ).cte("sequence_taken")
-    table = Event.__table__
-    selects = [
-        select(
-            *(
-                bindparam(f"e{number}_{name}", type_=table.c[name].type).label(name)
-                for name in _COLUMNS
-            ),
-            (taken.c.last_sequence - literal_column(str(behind), BigInteger())).label("sequence"),
-        ).where(taken.c.clinic_id == clinic(shape[number]))
-        for number, behind in enumerate(_positions(list(shape), counts))
-    ]
-    source = selects[0] if len(selects) == 1 else union_all(*selects)
-    return insert(Event).from_select([*_COLUMNS, "sequence"], source)
 
 
 def _positions(clinics: list[Any], counts: Counter[Any]) -> list[int]:

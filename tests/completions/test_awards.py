@@ -4,19 +4,21 @@ assignments and their timelines, the achievements held, the done days), prepares
 from it with `prepare_awards` (no statement), and awards them with `grant` once the
 completion is stored."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from app.assignments.models import AssignmentPause
 from app.assignments.repository import AssignmentNotFound
 from app.auth.principal import Principal
 from app.completions.achievements import CONTEXT_DAYS, HELD_TYPES, prepare_awards
+from app.completions.models import Achievement
 from app.completions.repository import CompletionContext, load_context
 from app.core.time import utcnow
 from app.templates.library import get_builtin
-from tests.factories import make_completion
+from tests.factories import make_assignment, make_completion
 from tests.statements import statements
 
 THOUGHT_RECORD = get_builtin("thought-record").realistic_example
@@ -101,3 +103,36 @@ async def test_a_done_completion_shares_the_context_with_the_streak(client, worl
     assert awards.scheduled is not None
     assert awards.timeline is awards.scheduled.timelines[world.assignment.id]
     assert awards.scheduled.done == context.done
+
+
+async def test_a_streak_is_counted_back_to_its_break(client, world, db):
+    """The current streak is counted over windows that grow until one holds the break: 14
+    days in a row after a break earn the 3-, 7- and 14-day streaks, not the 30-day one."""
+    zone = ZoneInfo(world.client.timezone)
+    today = utcnow().astimezone(zone).date()
+    daily = await make_assignment(
+        db,
+        world.therapist,
+        world.client,
+        schedule={"start_date": str(today - timedelta(days=20)), "rrule": "FREQ=DAILY"},
+    )
+    for back in range(14, 0, -1):  # 20 to 15 days ago missed, then every day
+        day = today - timedelta(days=back)
+        noon = datetime.combine(day, time(12, 0), zone)
+        await make_completion(
+            db,
+            world.client,
+            daily,
+            status="done",
+            responses=THOUGHT_RECORD,
+            occurrence_date=str(day),
+            completed_at=noon.isoformat(),
+        )
+    await db.commit()
+    streaks = {key for key in await held_keys(db, world.client.id) if key.startswith("streak:")}
+    assert streaks == {"streak:3", "streak:7", "streak:14"}
+
+
+async def held_keys(db, client_id) -> set[str]:
+    rows = await db.execute(select(Achievement.key).where(Achievement.client_id == client_id))
+    return set(rows.scalars())

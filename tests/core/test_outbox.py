@@ -4,12 +4,20 @@ events wait for it, a rolled-back savepoint's events are never emitted."""
 import uuid
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.clinics.models import Clinic
 from app.core.ids import new_id
-from app.core.outbox import LOCK_SPACE, Event, EventCounter, clinic_lock_key, record_event
+from app.core.outbox import (
+    LOCK_SPACE,
+    Event,
+    EventCounter,
+    QueuedEvent,
+    clinic_lock_key,
+    record_event,
+    write_before_commit,
+)
 from tests.statements import statements
 
 CLINIC = uuid.uuid4()  # events of one clinic: its feed's order is the order of its numbers
@@ -104,11 +112,10 @@ async def test_the_outermost_commit_writes_its_events_in_one_statement(client, d
         await db.commit()
     writes = [s for s in seen if "event" in s.lower()]
     if db.get_bind().dialect.name == "postgresql":
-        # One statement: the clinic's lock, then its numbers, before any row is formed.
+        # One statement queues them; the COMMIT's trigger numbers them.
         assert len(writes) == 1
-        assert writes[0].startswith("WITH outbox_lock AS (SELECT pg_advisory_xact_lock(")
-        assert "sequence_taken AS (INSERT INTO event_counter" in writes[0]
-        assert "INSERT INTO event " in writes[0]
+        assert writes[0].startswith("INSERT INTO event_queue ")
+        assert "pg_advisory" not in writes[0] and "event_counter" not in writes[0]
     else:  # SQLite, one writer at a time: the counter, then the rows
         assert [w.split("(")[0].strip() for w in writes] == [
             "INSERT INTO event_counter",
@@ -138,6 +145,29 @@ async def test_each_clinic_numbers_its_own_events_in_commit_order(client, db):
     ]
     counters = await db.execute(select(EventCounter.clinic_id, EventCounter.last_sequence))
     assert dict(counters.all()) == {CLINIC: 2, other: 2}
+
+
+async def test_the_clinics_lock_is_taken_in_the_commit_not_before(client, db):
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("the numbering trigger is PostgreSQL's (SQLite numbers in the commit hook)")
+    queue(db, "test.queued")
+    await write_before_commit(db)
+    assert await clinic_locks_held(db) == 0  # queued, not numbered: no lock yet
+    assert await db.scalar(select(func.count()).select_from(QueuedEvent)) == 1
+    assert await emitted(db) == []
+    await db.commit()
+    assert await emitted(db) == ["test.queued"]
+    assert await db.scalar(select(func.count()).select_from(QueuedEvent)) == 0
+
+
+async def test_the_trigger_locks_the_clinic_the_app_would(client, db):
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("the numbering trigger is PostgreSQL's")
+    ids = [new_id() for _ in range(50)] + [uuid.uuid4() for _ in range(50)]
+    ids += [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.UUID(int=2**31)]
+    for clinic_id in ids:
+        key = await db.scalar(text("SELECT event_clinic_lock_key(:id)"), {"id": clinic_id})
+        assert key == clinic_lock_key(clinic_id)
 
 
 def test_clinics_made_together_get_different_locks():

@@ -113,9 +113,10 @@ def _streak_start(today: date, threshold: int) -> date:
 
 # The achievement types whose keys the completion's context reads (`HELD_TYPES`).
 HELD_TYPES = [*_ONCE_PER_CLIENT, AchievementType.streak]
-# How far back a completion's context reaches: the longest streak's lookback, from the
-# earliest local today anywhere (a day behind UTC's).
-CONTEXT_DAYS = STREAKS[-1] * 2 + 7 + 2
+# How far back a completion's context reaches: the lookback of a 14-day streak, from the
+# earliest local today anywhere (a day behind UTC's). Most streaks break within it; a longer
+# one in progress is counted over a longer window read apart (`_streaks`).
+CONTEXT_DAYS = 14 * 2 + 7 + 2
 
 
 @dataclass
@@ -163,6 +164,7 @@ def prepare_awards(context: CompletionContext, today: date, *, done: bool) -> Co
         done=list(context.done),
         done_from=context.start,
         done_to=context.end,
+        none_done_before=context.done_before is None,
     )
     return CompletionAwards(today, timeline, held, scheduled)
 
@@ -223,7 +225,10 @@ async def _streaks(
     current = 0
     for threshold in (n for n in STREAKS if n <= missing[-1]):
         start = _streak_start(today, threshold)
-        days = await client_days(session, completion.client_id, start, today, scheduled)
+        loaded = scheduled if scheduled is not None and scheduled.covers(start, today) else None
+        if loaded is None and scheduled is not None and scheduled.none_done_before:
+            break  # nothing done before the days loaded: the streak ends within them
+        days = await client_days(session, completion.client_id, start, today, loaded)
         current, _, reached_start = streaks(days, start, today, today)
         if not reached_start:
             break

@@ -55,6 +55,14 @@ class Scheduled:
     done: list[tuple[date, uuid.UUID, str | None]] | None = None
     done_from: date | None = None
     done_to: date | None = None
+    # Known to hold no done day before `done_from`: no streak reaches back past it.
+    none_done_before: bool = False
+
+    def covers(self, start: date, end: date) -> bool:
+        """Whether the assignments and done days loaded are those of `start..end`."""
+        if self.done_from is None or self.done_to is None:
+            return False
+        return self.done_from <= start and end <= self.done_to
 
     def done_within(
         self, start: date, end: date

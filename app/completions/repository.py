@@ -123,7 +123,8 @@ class CompletionContext:
     """What recording a completion of `assignment` reads, in one statement: the assignment
     (scoped to the principal), the client's other assignments that overlap `start..end` and
     their timelines, the achievement keys the client holds among `held_types`, and the
-    client's done occurrences in `start..end`."""
+    client's done occurrences in `start..end` and the last day done before `start` (None:
+    none; then no streak reaches back before `start`)."""
 
     assignment: ContextAssignment
     assignments: list[ContextAssignment]
@@ -132,6 +133,7 @@ class CompletionContext:
     start: date
     end: date
     done: list[DoneOccurrence] = field(default_factory=list)
+    done_before: date | None = None
 
 
 class Part(enum.IntEnum):
@@ -142,6 +144,7 @@ class Part(enum.IntEnum):
     pause = 2
     held = 3
     done = 4
+    done_before = 5
 
 
 _ASSIGNMENT_COLUMNS = [f.name for f in fields(ContextAssignment)]
@@ -249,7 +252,23 @@ def _context_statement(seen_by: str) -> Prepared:
                 Completion.status == bindparam("done", type_=Completion.status.type),
                 Completion.occurrence_date.between(start, end),
             ),
+            _part(Part.done_before, day=_last_done_before(target, start)).select_from(target),
         ).order_by("kind", "id", "starts")
+    )
+
+
+def _last_done_before(target: Any, start: Any) -> Any:
+    """The client's last day done before `start` (the index on client and day, read backwards)."""
+    return (
+        select(Completion.occurrence_date)
+        .where(
+            Completion.client_id == target.c.client_id,
+            Completion.status == bindparam("done", type_=Completion.status.type),
+            Completion.occurrence_date < start,
+        )
+        .order_by(Completion.occurrence_date.desc())
+        .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -277,6 +296,7 @@ async def load_context(
     timeline_rows: list[TimelineRow] = []
     held: set[str] = set()
     done: list[DoneOccurrence] = []
+    done_before: date | None = None
     schedule, starts, ends, day, at_time, key = (
         _AT[name] for name in ("schedule", "starts", "ends", "day", "at_time", "key")
     )
@@ -292,6 +312,8 @@ async def load_context(
             assignments.append(ContextAssignment(*values))
         elif kind == Part.held:
             held.add(row[key])
+        elif kind == Part.done_before:
+            done_before = row[day]
         else:
             timeline_rows.append(
                 (kind == Part.schedule, row[1], row[schedule], row[starts], row[ends])
@@ -308,4 +330,5 @@ async def load_context(
         start=start,
         end=end,
         done=done,
+        done_before=done_before,
     )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.assignments.models import AssignmentPause
 from app.assignments.repository import AssignmentNotFound
 from app.auth.principal import Principal
+from app.completions import service
 from app.completions.achievements import CONTEXT_DAYS, HELD_TYPES, prepare_awards
 from app.completions.models import Achievement
 from app.completions.repository import CompletionContext, load_context
@@ -105,20 +106,19 @@ async def test_a_done_completion_shares_the_context_with_the_streak(client, worl
     assert awards.scheduled.done == context.done
 
 
-async def test_a_streak_is_counted_back_to_its_break(client, world, db):
-    """The current streak is counted over windows that grow until one holds the break: 14
-    days in a row after a break earn the 3-, 7- and 14-day streaks, not the 30-day one."""
+async def _daily_streak(db, world, days: int, started: int) -> None:
+    """A daily assignment started `started` days ago, done each of the last `days` days before
+    today (recorded through the service, as the client would have)."""
     zone = ZoneInfo(world.client.timezone)
     today = utcnow().astimezone(zone).date()
     daily = await make_assignment(
         db,
         world.therapist,
         world.client,
-        schedule={"start_date": str(today - timedelta(days=20)), "rrule": "FREQ=DAILY"},
+        schedule={"start_date": str(today - timedelta(days=started)), "rrule": "FREQ=DAILY"},
     )
-    for back in range(14, 0, -1):  # 20 to 15 days ago missed, then every day
+    for back in range(days, 0, -1):
         day = today - timedelta(days=back)
-        noon = datetime.combine(day, time(12, 0), zone)
         await make_completion(
             db,
             world.client,
@@ -126,11 +126,26 @@ async def test_a_streak_is_counted_back_to_its_break(client, world, db):
             status="done",
             responses=THOUGHT_RECORD,
             occurrence_date=str(day),
-            completed_at=noon.isoformat(),
+            completed_at=datetime.combine(day, time(12, 0), zone).isoformat(),
         )
     await db.commit()
+
+
+async def test_a_streak_is_counted_back_to_its_break(client, world, db):
+    """The current streak is counted over windows that grow until one holds the break: 14
+    days in a row after a break earn the 3-, 7- and 14-day streaks, not the 30-day one."""
+    await _daily_streak(db, world, days=14, started=20)
     streaks = {key for key in await held_keys(db, world.client.id) if key.startswith("streak:")}
     assert streaks == {"streak:3", "streak:7", "streak:14"}
+
+
+async def test_a_streak_longer_than_the_context_is_read_apart(client, world, db, monkeypatch):
+    """The context holds the days a 14-day streak needs; a longer one in progress is counted
+    over a window read apart, and earns the 30-day streak."""
+    monkeypatch.setattr(service, "OFFLINE_WINDOW", timedelta(days=60))  # record old days
+    await _daily_streak(db, world, days=40, started=45)
+    streaks = {key for key in await held_keys(db, world.client.id) if key.startswith("streak:")}
+    assert streaks == {"streak:3", "streak:7", "streak:14", "streak:30"}
 
 
 async def held_keys(db, client_id) -> set[str]:

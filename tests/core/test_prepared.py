@@ -1,6 +1,6 @@
-"""Prepared reads (`app.core.prepared`): on PostgreSQL a read request's statement goes straight
-to asyncpg. It gives the rows the session would give, stays inside a write's transaction, and a
-connection the server dropped is handled as SQLAlchemy handles it."""
+"""Prepared statements (`app.core.prepared`): on PostgreSQL they go straight to asyncpg. They
+give the rows the session would give, run inside a write's transaction (begun first), and a connection the server dropped is handled as
+SQLAlchemy handles it."""
 
 import uuid
 from datetime import date, timedelta
@@ -11,6 +11,8 @@ from sqlalchemy.exc import OperationalError
 
 from app.agenda.repository import AGENDA, Row
 from app.assignments.models import AssignmentPause
+from app.clinics.models import Clinic
+from app.core.db import entity_unless_taken
 from app.core.time import utcnow
 from tests.factories import make_completion
 
@@ -55,9 +57,9 @@ async def test_the_driver_gives_the_rows_the_session_gives(on_postgres, app, db,
         assert all(getattr(v, "tzinfo", 1) is not None for v in mine)
 
 
-async def test_inside_a_write_transaction_it_reads_through_the_session(app, db, world):
-    # The driver would not see a transaction SQLAlchemy has yet to begin: a write's session
-    # runs the statement itself, and sees its own uncommitted rows.
+async def test_inside_a_write_transaction_it_sees_what_the_session_holds(app, world):
+    # The statement runs inside the transaction: it sees the flushed, uncommitted row, which
+    # the rollback then takes away.
     async with app.state.sessionmaker() as session:
         session.add(
             AssignmentPause(
@@ -68,6 +70,27 @@ async def test_inside_a_write_transaction_it_reads_through_the_session(app, db, 
         rows = await AGENDA.fetch(session, client_id=world.client.id, **_window())
         assert [r[0] for r in rows].count(Row.pause) == 1
         await session.rollback()
+    async with app.state.read_sessionmaker() as session:
+        rows = await AGENDA.fetch(session, client_id=world.client.id, **_window())
+        assert [r[0] for r in rows].count(Row.pause) == 0
+
+
+async def test_as_a_transactions_first_statement_it_begins_it(app, world):
+    # A prepared INSERT first in a write's session: the transaction is begun before it, so
+    # the session's rollback undoes it, and its commit keeps it.
+    values = {"name": "Prepared clinic", "timezone": "UTC"}
+    async with app.state.sessionmaker() as session:
+        clinic = await entity_unless_taken(session, Clinic, values)
+        assert clinic is not None
+        await session.rollback()
+    async with app.state.sessionmaker() as session:
+        assert await session.get(Clinic, clinic.id) is None
+        kept = await entity_unless_taken(session, Clinic, values)
+        await session.commit()
+    async with app.state.sessionmaker() as session:
+        stored = await session.get(Clinic, kept.id)
+        assert stored is not None and stored.name == "Prepared clinic"
+        assert stored.created_at == kept.created_at  # the instance holds what was stored
 
 
 async def test_a_missing_parameter_is_an_error_not_a_null(on_postgres, app):

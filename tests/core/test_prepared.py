@@ -70,7 +70,7 @@ async def test_inside_a_write_transaction_it_sees_what_the_session_holds(app, wo
         rows = await AGENDA.fetch(session, client_id=world.client.id, **_window())
         assert [r[0] for r in rows].count(Row.pause) == 1
         await session.rollback()
-    async with app.state.read_sessionmaker() as session:
+    async with app.state.sessionmaker() as session:
         rows = await AGENDA.fetch(session, client_id=world.client.id, **_window())
         assert [r[0] for r in rows].count(Row.pause) == 0
 

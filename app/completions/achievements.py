@@ -106,9 +106,13 @@ class _Held:
         return _streak_start(today, missing[-1]) if missing else None
 
 
+def _lookback_days(threshold: int) -> int:
+    """Far enough back for the threshold, with room for neutral days between."""
+    return threshold * 2 + 7
+
+
 def _streak_start(today: date, threshold: int) -> date:
-    # Far enough back for the threshold, with room for neutral days between.
-    return today - timedelta(days=threshold * 2 + 7)
+    return today - timedelta(days=_lookback_days(threshold))
 
 
 # The achievement types whose keys the completion's context reads (`HELD_TYPES`).
@@ -116,7 +120,7 @@ HELD_TYPES = [*_ONCE_PER_CLIENT, AchievementType.streak]
 # How far back a completion's context reaches: the lookback of a 14-day streak, from the
 # earliest local today anywhere (a day behind UTC's). Most streaks break within it; a longer
 # one in progress is counted over a longer window read apart (`_streaks`).
-CONTEXT_DAYS = 14 * 2 + 7 + 2
+CONTEXT_DAYS = _lookback_days(14) + 2
 
 
 @dataclass

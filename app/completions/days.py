@@ -67,9 +67,7 @@ class Scheduled:
     def done_within(
         self, start: date, end: date
     ) -> list[tuple[date, uuid.UUID, str | None]] | None:
-        if self.done is None or self.done_from is None or self.done_to is None:
-            return None
-        if start < self.done_from or end > self.done_to:
+        if self.done is None or not self.covers(start, end):
             return None
         return [row for row in self.done if start <= row[0] <= end]
 

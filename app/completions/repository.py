@@ -217,9 +217,7 @@ def _context_statement(seen_by: str) -> Prepared:
             _part(
                 Part.assignment,
                 **{
-                    name: window.c[name]
-                    if name not in ("template_kind", "status")
-                    else cast(window.c[name], _TEXT)
+                    name: cast(window.c[name], _TEXT) if name in _ENUMS else window.c[name]
                     for name in _ASSIGNMENT_COLUMNS
                 },
             ),

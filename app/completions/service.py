@@ -275,8 +275,8 @@ async def _create(
     now = utcnow()
     _check_clock(body.completed_at, now)
     today = local_day(now, assignment.schedule["timezone"])
-    # The awards are prepared first: they load this assignment's timeline with what a streak
-    # needs, so that the occurrence and the streak share one read.
+    # The awards are prepared first, from the context: this assignment's timeline (which finds
+    # the occurrence) and what a streak needs came in the same statement.
     awards = prepare_awards(context, today, done=body.status == CompletionStatus.done)
     occ = _find_occurrence(assignment, awards.timeline, body)
     definition = await definition_by_id(session, assignment.template_version_id)

@@ -244,8 +244,7 @@ def _numbered(
     params: dict[str, Any] = {}
     ordered = sorted(rows, key=lambda row: row["clinic_id"])
     for number, row in enumerate(ordered):
-        for name in _COLUMNS:
-            params[f"e{number}_{name}"] = row[name]
+        params.update(named(f"e{number}_", {name: row[name] for name in _COLUMNS}))
     for _, rider_params in riders:
         params.update(rider_params)
     statements = tuple(statement for statement, _ in riders)
@@ -262,15 +261,8 @@ def _queue_statement(events: int, riders: tuple[Rider, ...]) -> Prepared:
     while the client is between statements. Without events, the first rider is the statement."""
     riders_left = list(riders)
     if events:
-        table = QueuedEvent.__table__
         statement: Rider = insert(QueuedEvent).values(
-            [
-                {
-                    name: bindparam(f"e{number}_{name}", type_=table.c[name].type)
-                    for name in _COLUMNS
-                }
-                for number in range(events)
-            ]
+            [bound(QueuedEvent, f"e{number}_", _COLUMNS) for number in range(events)]
         )
     else:
         statement = riders_left.pop(0)

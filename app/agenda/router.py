@@ -4,7 +4,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from app.agenda.schemas import Agenda
 from app.agenda.service import agenda_items
@@ -13,11 +13,11 @@ from app.auth.principal import Principal
 from app.clinics.repository import ZonedClient, get_visible_zoned_client
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.core.time import local_day, utcnow
 from app.core.types import CalendarDate
 
-router = APIRouter(route_class=ProblemRoute, tags=["agenda"], responses=problem_responses(401, 403))
+router = DomainRouter(tags=["agenda"], responses=problem_responses(401, 403))
 AgendaReader = Annotated[
     Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="agenda"))
 ]

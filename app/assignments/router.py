@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 
 from app.assignments import service
 from app.assignments.models import AssignmentStatus
@@ -14,11 +14,9 @@ from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["assignments"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["assignments"], responses=problem_responses(401, 403))
 AssignmentReader = Annotated[
     Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="assignment"))
 ]

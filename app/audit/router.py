@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from app.audit import service
 from app.audit.schemas import Action, AuditEventRead
@@ -11,10 +11,10 @@ from app.auth.policy import ADMINS, AUDIT_READ, Policy
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.core.types import Instant
 
-router = APIRouter(route_class=ProblemRoute, tags=["audit"], responses=problem_responses(401, 403))
+router = DomainRouter(tags=["audit"], responses=problem_responses(401, 403))
 AuditReader = Annotated[
     Principal, Depends(Policy(ADMINS, AUDIT_READ, api_clients=True, audit="audit_event"))
 ]

@@ -2,7 +2,7 @@
 
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from app.auth import api_clients
 from app.auth.policy import AdminReader, AdminWriter
@@ -10,11 +10,9 @@ from app.auth.schemas import ApiClientCreate, ApiClientCreated, ApiClientRead
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, check_if_match
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 
-router = APIRouter(
-    route_class=ProblemRoute, responses=problem_responses(401, 403), tags=["api-clients"]
-)
+router = DomainRouter(responses=problem_responses(401, 403), tags=["api-clients"])
 # Integrations are managed by the clinic's admins themselves (AdminReader, AdminWriter), never
 # by another integration.
 

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import Depends, Form, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -37,7 +37,7 @@ from app.core.access import Public
 from app.core.db import SessionDep
 from app.core.errors import error_summary, problem_body, request_errors, request_id_of
 from app.core.etag import IfMatch, check_if_match, set_etag
-from app.core.routing import Handler, ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, Handler, ProblemRoute, problem_responses
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _TITLES: dict[OAuthErrorCode, str] = {
@@ -122,9 +122,9 @@ class OAuthRoute(ProblemRoute):
         return oauth_errors
 
 
-router = APIRouter(route_class=ProblemRoute)
-oauth = APIRouter(route_class=OAuthRoute, tags=["auth"])
-well_known = APIRouter(route_class=ProblemRoute, tags=["auth"])
+router = DomainRouter()
+oauth = DomainRouter(route_class=OAuthRoute, tags=["auth"])
+well_known = DomainRouter(tags=["auth"])
 
 _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {

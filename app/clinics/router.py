@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 
 from app.auth.models import UserStatus
 from app.auth.policy import EVERYONE, READ, STAFF, WRITE, Policy
@@ -24,11 +24,9 @@ from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["clients"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["clients"], responses=problem_responses(401, 403))
 ClientReader = Annotated[
     Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="client"))
 ]

@@ -2,7 +2,7 @@
 
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from app.auth.models import Role, UserStatus
 from app.auth.policy import AdminReader, AdminWriter
@@ -11,9 +11,9 @@ from app.clinics import staff
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 
-router = APIRouter(route_class=ProblemRoute, responses=problem_responses(401, 403))
+router = DomainRouter(responses=problem_responses(401, 403))
 # Staff accounts are the clinic's configuration, not client data: admins only (AdminReader,
 # AdminWriter), no audit resource.
 

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.auth.policy import CARE, CLIENTS, EVERYONE, READ, THERAPISTS, WRITE, Policy
@@ -27,12 +27,10 @@ from app.core.db import SessionDep
 from app.core.errors import request_id_of
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.core.types import Instant
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["completions"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["completions"], responses=problem_responses(401, 403))
 CompletionReader = Annotated[
     Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="completion"))
 ]

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,7 @@ from app.clinics.repository import get_visible_client
 from app.core import audit
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.core.time import utcnow
 from app.core.types import Instant
 from app.fhir.common import full_url
@@ -33,7 +33,7 @@ from app.reports.service import latest_report, report_id, report_title
 from app.templates.models import TemplateVersion
 from app.templates.repository import definition_of, get_version, get_visible_template
 
-router = APIRouter(route_class=ProblemRoute, tags=["fhir"], responses=problem_responses(401, 403))
+router = DomainRouter(tags=["fhir"], responses=problem_responses(401, 403))
 FhirReader = Annotated[
     Principal, Depends(Policy(STAFF, FHIR_READ, api_clients=True, audit="fhir_bundle"))
 ]

@@ -3,14 +3,14 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 
 from app.auth.policy import EVERYONE, READ, WRITE, Policy
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.goals import service
 from app.goals.models import GoalStatus
 from app.goals.repository import get_goal_step, get_visible_goal
@@ -24,7 +24,7 @@ from app.goals.schemas import (
     StepUpdate,
 )
 
-router = APIRouter(route_class=ProblemRoute, tags=["goals"], responses=problem_responses(401, 403))
+router = DomainRouter(tags=["goals"], responses=problem_responses(401, 403))
 GoalReader = Annotated[Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="goal"))]
 GoalWriter = Annotated[Principal, Depends(Policy(EVERYONE, WRITE, api_clients=True, audit="goal"))]
 AchievementReader = Annotated[

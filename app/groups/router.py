@@ -4,7 +4,7 @@ what members share with each other."""
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 
 from app.auth.policy import CLIENTS, EVERYONE, READ, STAFF, WRITE, Policy
 from app.auth.principal import Principal
@@ -12,7 +12,7 @@ from app.completions.schemas import CompletionRead
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.groups import service, sharing
 from app.groups.models import GroupStatus
 from app.groups.repository import get_visible_group
@@ -32,7 +32,7 @@ from app.groups.schemas import (
     ShareRead,
 )
 
-router = APIRouter(route_class=ProblemRoute, tags=["groups"], responses=problem_responses(401, 403))
+router = DomainRouter(tags=["groups"], responses=problem_responses(401, 403))
 # Who sees a group at all is the statements' business (repository.py): admins and API
 # clients the clinic's, a therapist those they facilitate, a client those they are in.
 # Audited: which groups a client is in says something about them.

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.policy import EVERYONE, READ, STAFF, ClientSelfReader, Policy
@@ -13,16 +13,14 @@ from app.clinics.repository import ZonedClient, get_visible_zoned_client
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
 from app.core.pagination import Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.core.time import local_day, utcnow
 from app.core.types import CalendarDate
 from app.metrics.caseload import caseload_page
 from app.metrics.schemas import CaseloadRow, CaseloadSort, ClientMetrics, Granularity
 from app.metrics.service import client_metrics
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["metrics"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["metrics"], responses=problem_responses(401, 403))
 MetricsReader = Annotated[
     Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="metrics"))
 ]

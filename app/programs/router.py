@@ -3,14 +3,14 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import Depends, Path, Response
 
 from app.auth.policy import EVERYONE, READ, STAFF, WRITE, CatalogueAuthor, CatalogueReader, Policy
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.programs import service
 from app.programs.models import EnrolmentStatus
 from app.programs.repository import get_program_version, get_visible_program
@@ -26,9 +26,7 @@ from app.programs.schemas import (
 )
 from app.programs.views import program_read, version_read
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["programs"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["programs"], responses=problem_responses(401, 403))
 # Programs are part of the catalogue, as templates are (a client sees the programs they are
 # enrolled in); enrolments are client data.
 EnrolmentReader = Annotated[

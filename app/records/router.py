@@ -3,18 +3,16 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from app.auth.policy import ADMINS, EVERYONE, READ, WRITE, Policy
 from app.auth.principal import Principal
 from app.core.db import SessionDep
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.records import service
 from app.records.schemas import ClientExport
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["records"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["records"], responses=problem_responses(401, 403))
 Exporter = Annotated[Principal, Depends(Policy(EVERYONE, READ, audit="client_export"))]
 Eraser = Annotated[Principal, Depends(Policy(ADMINS, WRITE, audit="client"))]
 

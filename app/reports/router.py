@@ -4,7 +4,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import Depends, Header, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,16 +15,14 @@ from app.clinics.repository import get_visible_client
 from app.core import audit
 from app.core.db import SessionDep
 from app.core.errors import AppError, Forbidden, Problem, Unprocessable, field_error
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.core.time import utcnow
 from app.core.types import CalendarDate
 from app.reports.render import pdf_of, svg_of
 from app.reports.schemas import Audience, ChartName, ClientReport, Paper
 from app.reports.service import build_report, window
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["reports"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["reports"], responses=problem_responses(401, 403))
 # A report is an export of the client's data: audited as `export` of `report`.
 ReportReader = Annotated[
     Principal, Depends(Policy(EVERYONE, READ, api_clients=True, audit="report"))

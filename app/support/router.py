@@ -3,20 +3,18 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 
 from app.auth.policy import READ, STAFF, WRITE, AdminWriter, Policy
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.support import service
 from app.support.schemas import SupportEpisodeRead, SupportRulesRead, SupportRulesUpdate
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["support"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["support"], responses=problem_responses(401, 403))
 # The care team's view: clients never see their own signal (it is a clinical note about
 # them, worded for the therapist), and integrations read it as they read the caseload.
 EpisodeReader = Annotated[

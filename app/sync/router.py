@@ -8,16 +8,16 @@ import asyncio
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from app.auth.policy import READ, STAFF, Policy
 from app.auth.principal import Principal
 from app.core.db import SessionDep
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.sync import feed
 from app.sync.schemas import ChangePage
 
-router = APIRouter(route_class=ProblemRoute, tags=["sync"], responses=problem_responses(401, 403))
+router = DomainRouter(tags=["sync"], responses=problem_responses(401, 403))
 FeedReader = Annotated[Principal, Depends(Policy(STAFF, READ, api_clients=True, audit="event"))]
 
 

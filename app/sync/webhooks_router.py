@@ -3,20 +3,18 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from app.auth.policy import ADMINS, WRITE, Policy
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.sync import webhooks
 from app.sync.schemas import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead, WebhookUpdate
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["webhooks"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["webhooks"], responses=problem_responses(401, 403))
 # Managing endpoints is the clinic's configuration (write); subscribing to an event also needs
 # the read scope of what it carries (app/sync/subscriptions.py).
 WebhookAdmin = Annotated[Principal, Depends(Policy(ADMINS, WRITE, api_clients=True))]

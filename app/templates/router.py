@@ -3,13 +3,13 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 
 from app.auth.policy import CatalogueAuthor, CatalogueReader
 from app.core.db import SessionDep
 from app.core.etag import set_etag
 from app.core.pagination import ListParamsDep, Page
-from app.core.routing import ProblemRoute, problem_responses
+from app.core.routing import DomainRouter, problem_responses
 from app.templates import service
 from app.templates.definitions import TemplateKind
 from app.templates.models import Template, TemplateSource, TemplateStatus, TemplateVersion
@@ -31,9 +31,7 @@ from app.templates.scoring import score_responses
 from app.templates.search import MAX_TAGS, Tag
 from app.templates.validation import validate_responses
 
-router = APIRouter(
-    route_class=ProblemRoute, tags=["templates"], responses=problem_responses(401, 403)
-)
+router = DomainRouter(tags=["templates"], responses=problem_responses(401, 403))
 
 
 def template_read(template: Template, version: TemplateVersion) -> TemplateRead:

@@ -1,9 +1,10 @@
 """The only module that calls python-jose: sign and verify JWTs with a pinned algorithm."""
 
+import calendar
 import hashlib
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +17,10 @@ from app.core.time import utcnow
 # Every token we issue carries these; one without any of them was not made by us (a token
 # without `aud` would be accepted by any service sharing the key, whoever it was meant for).
 REQUIRED_CLAIMS = {f"require_{claim}": True for claim in ("aud", "iss", "exp", "iat", "jti", "sub")}
+
+
+# How many verified tokens a codec remembers (a few hundred bytes each).
+VERIFIED_TOKENS = 4096
 
 
 class TokenError(Exception):
@@ -39,6 +44,7 @@ class JwtCodec:
             self._signing_key = pem
             self._verifying_key = public.to_pem().decode()
             self._public_jwk = public.to_dict()
+        self._verified: dict[str, dict[str, Any]] = {}
 
     @cached_property
     def key_id(self) -> str | None:
@@ -69,8 +75,28 @@ class JwtCodec:
         return jwt.encode(payload, self._signing_key, algorithm=self.algorithm, headers=headers)
 
     def decode(self, token: str, *, typ: str) -> dict[str, Any]:
+        """The claims of a token we issued for this use, or TokenError.
+
+        A token verified once is remembered (up to `VERIFIED_TOKENS`, the oldest forgotten
+        first): its signature, audience and issuer hold for as long as this codec's key does,
+        so a client's next request with it costs a lookup. Its expiry is checked each time,
+        as python-jose checks it (valid up to and including the second of `exp`)."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= VERIFIED_TOKENS:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = claims
+        elif claims["exp"] < calendar.timegm(datetime.now(UTC).utctimetuple()):
+            del self._verified[token]
+            raise TokenError("Signature has expired.")
+        if claims.get("typ") != typ:
+            raise TokenError("wrong token type")
+        return dict(claims)
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._verifying_key,
                 algorithms=[self.algorithm],
@@ -80,6 +106,4 @@ class JwtCodec:
             )
         except (JOSEError, ValueError, TypeError, KeyError) as exc:
             raise TokenError(str(exc)) from None
-        if claims.get("typ") != typ:
-            raise TokenError("wrong token type")
         return claims

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.occurrences import Timeline
-from app.completions.days import Scheduled, client_days, streaks
+from app.completions.days import DayState, Scheduled, client_days, streaks
 from app.completions.models import Achievement, AchievementType, Completion, CompletionStatus
 from app.completions.repository import CompletionContext
 from app.core.db import insert_unless_taken
@@ -225,14 +225,20 @@ async def _streaks(
         return []
     # The current streak, counted back from today over windows that grow with the thresholds
     # (up to the largest one missing): most streaks break within days, and a window that
-    # holds the break holds the whole streak.
+    # holds the break holds the whole streak. Each window adds only the days before the last
+    # one (a day's state depends on that day alone).
     current = 0
+    days: dict[date, DayState] = {}
+    earliest = today + timedelta(days=1)  # the first day in `days`
     for threshold in (n for n in STREAKS if n <= missing[-1]):
         start = _streak_start(today, threshold)
         loaded = scheduled if scheduled is not None and scheduled.covers(start, today) else None
         if loaded is None and scheduled is not None and scheduled.none_done_before:
             break  # nothing done before the days loaded: the streak ends within them
-        days = await client_days(session, completion.client_id, start, today, loaded)
+        if start < earliest:
+            end = earliest - timedelta(days=1)
+            days.update(await client_days(session, completion.client_id, start, end, loaded))
+            earliest = start
         current, _, reached_start = streaks(days, start, today, today)
         if not reached_start:
             break

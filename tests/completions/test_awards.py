@@ -5,6 +5,7 @@ from it with `prepare_awards` (no statement), and awards them with `grant` once 
 completion is stored."""
 
 from datetime import datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from app.assignments.models import AssignmentPause
 from app.assignments.repository import AssignmentNotFound
 from app.auth.principal import Principal
-from app.completions import service
+from app.completions import achievements, service
 from app.completions.achievements import CONTEXT_DAYS, HELD_TYPES, prepare_awards
 from app.completions.models import Achievement
 from app.completions.repository import CompletionContext, load_context
@@ -146,6 +147,27 @@ async def test_a_streak_longer_than_the_context_is_read_apart(client, world, db,
     await _daily_streak(db, world, days=40, started=45)
     streaks = {key for key in await held_keys(db, world.client.id) if key.startswith("streak:")}
     assert streaks == {"streak:3", "streak:7", "streak:14", "streak:30"}
+
+
+async def test_each_growing_window_reads_only_the_days_before_the_last(
+    client, world, db, monkeypatch
+):
+    """The windows of a streak count grow back from today without reading a day twice: each
+    one adds the days before the last, and together they reach the largest lookback."""
+    windows = []
+    client_days = achievements.client_days
+
+    async def recorded(session, client_id, start, end, scheduled=None):
+        windows.append((start, end))
+        return await client_days(session, client_id, start, end, scheduled)
+
+    monkeypatch.setattr(achievements, "client_days", recorded)
+    monkeypatch.setattr(service, "OFFLINE_WINDOW", timedelta(days=60))
+    await _daily_streak(db, world, days=40, started=45)
+    last = windows[-4:]  # the last completion: a streak of 40 days, its widest windows
+    assert [start for start, _ in last] == sorted((start for start, _ in last), reverse=True)
+    for (newer_start, _), (_, older_end) in pairwise(last):
+        assert older_end == newer_start - timedelta(days=1)
 
 
 async def held_keys(db, client_id) -> set[str]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 
+from app.core import jsonb
 from app.core.config import Settings
 from app.core.models import Base
 from app.core.outbox import install_outbox
@@ -43,7 +44,11 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    options: dict[str, Any] = {"echo": settings.db_echo, "hide_parameters": True}
+    options: dict[str, Any] = {
+        "echo": settings.db_echo,
+        "hide_parameters": True,
+        "json_serializer": jsonb.dumps,
+    }
     if settings.is_sqlite:
         # One file, many short connections: a pool only adds lock contention.
         engine = create_async_engine(settings.database_url, poolclass=NullPool, **options)

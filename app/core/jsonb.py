@@ -19,4 +19,3 @@ def dumps(value: Any) -> str:
         return orjson.dumps(value, option=_OPTIONS).decode()
     except (orjson.JSONEncodeError, OverflowError):
         return json.dumps(value)
-

@@ -1,6 +1,7 @@
 """Constrained types shared by request schemas: bounded strings, IANA time zones, dates, and
 free-form JSON objects bounded in depth and size."""
 
+import math
 import re
 import zoneinfo
 from datetime import UTC, date, datetime
@@ -109,6 +110,10 @@ def _bounded_json(value: Any) -> Any:
                 "JSON holds more than {max_values} values",
                 {"max_values": MAX_JSON_VALUES},
             )
+        if isinstance(node, float) and not math.isfinite(node):
+            # Python's JSON parser reads NaN and Infinity; JSON itself has neither, and
+            # PostgreSQL would refuse them in a jsonb column.
+            raise PydanticCustomError("json_not_finite", "JSON numbers must be finite")
         if isinstance(node, dict | list):
             if depth > MAX_JSON_DEPTH:
                 raise PydanticCustomError(

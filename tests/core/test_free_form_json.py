@@ -47,6 +47,22 @@ async def test_answers_with_too_many_values_are_a_422_naming_the_field(client, w
     assert errors_of(response) == [(["body", "responses"], "json_too_large")]
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+async def test_answers_with_a_number_json_does_not_have_are_a_422_naming_the_field(
+    client, world, number
+):
+    """Python's JSON parser reads NaN and Infinity (and 1e400 as infinity); free-form JSON
+    refuses them wherever it is accepted, before any template or column sees them."""
+    body = json.dumps(completion({"situation": "x"})).replace('"x"', number)
+    response = await client.post(
+        f"/v1/assignments/{world.assignment.id}/completions",
+        headers={**world.auth("client"), "Content-Type": "application/json"},
+        content=body,
+    )
+    assert response.status_code == 422, response.text
+    assert errors_of(response) == [(["body", "responses"], "json_not_finite")]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "who"),
     [

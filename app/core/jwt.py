@@ -19,8 +19,8 @@ from app.core.time import utcnow
 REQUIRED_CLAIMS = {f"require_{claim}": True for claim in ("aud", "iss", "exp", "iat", "jti", "sub")}
 
 
-# How many verified tokens a codec remembers (a few hundred bytes each).
-VERIFIED_TOKENS = 4096
+# How many verified tokens a codec remembers (about 1.5 KB each: 1.5 MB at most).
+VERIFIED_TOKENS = 1024
 
 
 class TokenError(Exception):

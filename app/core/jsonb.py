@@ -17,5 +17,5 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value, option=_OPTIONS).decode()
-    except (orjson.JSONEncodeError, OverflowError):
+    except orjson.JSONEncodeError:
         return json.dumps(value)

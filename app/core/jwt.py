@@ -1,10 +1,9 @@
 """The only module that calls python-jose: sign and verify JWTs with a pinned algorithm."""
 
-import calendar
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -87,7 +86,7 @@ class JwtCodec:
             if len(self._verified) >= VERIFIED_TOKENS:
                 del self._verified[next(iter(self._verified))]
             self._verified[token] = claims
-        elif claims["exp"] < calendar.timegm(datetime.now(UTC).utctimetuple()):
+        elif claims["exp"] < int(utcnow().timestamp()):
             del self._verified[token]
             raise TokenError("Signature has expired.")
         if claims.get("typ") != typ:

@@ -51,17 +51,10 @@ def test_a_remembered_token_is_refused_once_expired(codec, monkeypatch):
     token = codec.encode({"sub": "a"}, typ="access", ttl_seconds=60)
     codec.decode(token, typ="access")
     expiry = datetime.fromtimestamp(jose_jwt.get_unverified_claims(token)["exp"], UTC)
-
-    class Later(datetime):
-        moment = expiry
-
-        @classmethod
-        def now(cls, tz=None):
-            return cls.moment
-
-    monkeypatch.setattr(jwt_module, "datetime", Later)
+    clock = [expiry]
+    monkeypatch.setattr(jwt_module, "utcnow", lambda: clock[0])
     assert codec.decode(token, typ="access")["sub"] == "a"  # valid through its last second
-    Later.moment = expiry + timedelta(seconds=1)
+    clock[0] = expiry + timedelta(seconds=1)
     with pytest.raises(TokenError, match="expired"):
         codec.decode(token, typ="access")
     assert token not in codec._verified  # forgotten: a next use is verified in full again

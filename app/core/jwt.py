@@ -18,8 +18,9 @@ from app.core.time import utcnow
 REQUIRED_CLAIMS = {f"require_{claim}": True for claim in ("aud", "iss", "exp", "iat", "jti", "sub")}
 
 
-# How many verified tokens a codec remembers (about 1.5 KB each: 1.5 MB at most).
-VERIFIED_TOKENS = 1024
+# How many verified tokens a codec remembers (about 1.5 KB each, and more in the RSS of a
+# worker that cycles through more tokens than this: the allocator keeps the churn).
+VERIFIED_TOKENS = 512
 
 
 class TokenError(Exception):

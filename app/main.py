@@ -11,8 +11,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import include_api, root_router
+from app.auth.models import ApiClient, User
 from app.auth.policy import replay_guard
 from app.auth.principal import idempotency_scope
+from app.auth.principal_cache import PrincipalCache, install_principal_cache_hooks
 from app.core.audit import GroupCommit
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_read_sessionmaker, create_sessionmaker
@@ -111,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessionmaker = create_read_sessionmaker(engine)
     app.state.audit_writer = GroupCommit(engine)
     app.state.jwt = JwtCodec(settings)
+    app.state.principal_cache = PrincipalCache(settings.principal_cache_seconds)
+    install_principal_cache_hooks({User: "user", ApiClient: "api_client"})
     app.state.limiter = Limiter(settings.redis_url, settings.redis_key_prefix)
     size_hashing_pool(settings.password_hash_threads)
     app.state.idempotency_scope = idempotency_scope

@@ -70,8 +70,8 @@ async def register_api_client(
 
 
 async def revoke_api_client(session: AsyncSession, api_client: ApiClient) -> None:
-    """Its tokens stop working at once (the principal check reads `revoked_at`); again is a
-    no-op."""
+    """Its tokens stop working (the principal check reads `revoked_at`: at once in this
+    process, within PRINCIPAL_CACHE_SECONDS in others); again is a no-op."""
     if api_client.revoked_at is None:
         api_client.revoked_at = utcnow()
         await session.flush()

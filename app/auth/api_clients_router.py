@@ -46,7 +46,7 @@ async def create_api_client(
     "/api-clients/{api_client_id}",
     operation_id="revokeApiClient",
     status_code=204,
-    summary="Revoke an API client; its tokens stop working at once",
+    summary="Revoke an API client; its tokens stop working within 5 seconds",
     responses=problem_responses(404, 412),
 )
 async def revoke_api_client(
@@ -55,6 +55,9 @@ async def revoke_api_client(
     principal: AdminWriter,
     if_match: IfMatch = None,
 ) -> None:
+    """Its access tokens are refused at the next request to the server process that revoked
+    it, and within `PRINCIPAL_CACHE_SECONDS` (at most 5 seconds) by every other; it can no
+    longer get new ones."""
     api_client = await api_clients.get_api_client(session, principal, api_client_id)
     check_if_match(if_match, api_client.version)
     await api_clients.revoke_api_client(session, api_client)

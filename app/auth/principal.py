@@ -2,8 +2,9 @@
 
 import enum
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from app.auth.models import ApiClient, Role, User, UserStatus
+from app.auth.principal_cache import PrincipalCache
 from app.core.db import SessionDep
 from app.core.errors import Unauthorized
 from app.core.idempotency import Scope as IdempotencyScope
@@ -53,8 +55,6 @@ class Principal:
     clinic_id: uuid.UUID
     role: Role | None  # None for API clients
     scopes: frozenset[str]
-    # A signed-in user's own time zone, read with the principal check (None for API clients).
-    timezone: str | None = None
 
     @property
     def is_api_client(self) -> bool:
@@ -96,10 +96,11 @@ class BearerToken(OAuth2):
 bearer_token = BearerToken()
 
 
-# The principal check's statements: one indexed lookup per request, so that deactivation and
-# revocation take effect at once.
+# The principal check's statements: one indexed lookup, remembered for a few seconds per
+# process (`principal_cache`), so that deactivation and revocation act within
+# PRINCIPAL_CACHE_SECONDS everywhere (at once in the process that made them).
 _USER = Prepared(
-    select(User.status, User.clinic_id, User.role, User.timezone).where(
+    select(User.status, User.clinic_id, User.role).where(
         User.id == bindparam("id", type_=User.id.type)
     )
 )
@@ -108,11 +109,36 @@ _API_CLIENT = Prepared(
         ApiClient.id == bindparam("id", type_=ApiClient.id.type)
     )
 )
+_NOT_FOUND: tuple[Hashable, ...] = ()
+
+
+async def _access_facts(
+    cache: PrincipalCache, session: AsyncSession, kind: str, subject: uuid.UUID
+) -> tuple[Any, ...]:
+    """The row the access decision reads (empty when there is none), from the cache or the
+    database."""
+    key = (kind, subject)
+    facts = cache.get(key)
+    if facts is not None:
+        return facts
+    lookup = cache.lookup()
+    statement = _USER if kind == "user" else _API_CLIENT
+    found = await statement.fetch(session, id=subject)
+    row = found[0] if found else None
+    if row is None:
+        facts = _NOT_FOUND
+    elif kind == "user":
+        facts = (row[0], row[1], row[2])
+    else:
+        facts = (row[0], row[1], frozenset(row[2]))
+    lookup.keep(key, facts)
+    return facts
 
 
 async def principal_from_token(request: Request, session: AsyncSession, token: str) -> Principal:
-    """The principal a bearer token stands for, checked against the database: an inactive
-    user or a revoked API client is refused at once (401)."""
+    """The principal a bearer token stands for, checked against the database (or what the
+    process read of it less than PRINCIPAL_CACHE_SECONDS ago): an inactive user or a revoked
+    API client is refused (401)."""
     try:
         claims = request.app.state.jwt.decode(token, typ="access")
         subject = uuid.UUID(claims["sub"])
@@ -121,20 +147,18 @@ async def principal_from_token(request: Request, session: AsyncSession, token: s
         kind = claims["kind"]
     except (TokenError, KeyError, ValueError, TypeError):
         raise Unauthorized("The access token is invalid or expired.") from None
+    cache: PrincipalCache = request.app.state.principal_cache
     if kind == "user":
-        found = await _USER.fetch(session, id=subject)
-        user = found[0] if found else None
-        if user is None or user[0] != UserStatus.active or user[1] != clinic_id:
+        user = await _access_facts(cache, session, kind, subject)
+        if not user or user[0] != UserStatus.active or user[1] != clinic_id:
             raise Unauthorized("The account is not active.")
-        _, _, role_name, timezone = user
-        role = Role(role_name)
-        return Principal(subject, clinic_id, role, scopes & ROLE_SCOPES[role], timezone)
+        role = Role(user[2])
+        return Principal(subject, clinic_id, role, scopes & ROLE_SCOPES[role])
     if kind == "api_client":
-        found = await _API_CLIENT.fetch(session, id=subject)
-        api_client = found[0] if found else None
-        if api_client is None or api_client[0] is not None or api_client[1] != clinic_id:
+        api_client = await _access_facts(cache, session, kind, subject)
+        if not api_client or api_client[0] is not None or api_client[1] != clinic_id:
             raise Unauthorized("The API client is revoked.")
-        return Principal(subject, clinic_id, None, scopes & frozenset(api_client[2]))
+        return Principal(subject, clinic_id, None, scopes & api_client[2])
     raise Unauthorized("The access token is invalid or expired.")
 
 

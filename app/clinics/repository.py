@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Exists, Select, exists, func, select
+from sqlalchemy import ColumnElement, Exists, Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -16,6 +16,7 @@ from app.clinics.models import CareTeamMember, ClientExternalId
 from app.core import audit
 from app.core.errors import NotFound
 from app.core.pagination import changed_since
+from app.core.prepared import Prepared
 
 # A client id column: of a client-owned table, `User.id`, or the feed's nullable `Event.client_id`.
 ClientIdColumn = InstrumentedAttribute[uuid.UUID] | InstrumentedAttribute[uuid.UUID | None]
@@ -149,20 +150,33 @@ class ZonedClient(Protocol):
 
 @dataclass(frozen=True)
 class Myself:
-    """A signed-in client themself, as the principal check read them (no second lookup)."""
+    """A signed-in client themself: the principal check has them active, in the clinic."""
 
     id: uuid.UUID
     timezone: str
+
+
+# A client's own time zone, with the conditions of `visible_clients` for themself.
+_MY_TIMEZONE = Prepared(
+    select(User.timezone).where(
+        User.id == bindparam("id", type_=User.id.type),
+        User.clinic_id == bindparam("clinic_id", type_=User.clinic_id.type),
+        User.role == Role.client,
+    )
+)
 
 
 async def get_visible_zoned_client(
     session: AsyncSession, principal: Principal, client_id: uuid.UUID
 ) -> ZonedClient:
     """`get_visible_client` for a read that needs only the client's id and time zone: a client
-    naming themself is the principal, already checked active, in the clinic, a client."""
-    if principal.is_client and client_id == principal.id and principal.timezone is not None:
+    naming themself needs their time zone alone (one indexed lookup of two columns)."""
+    if principal.is_client and client_id == principal.id:
+        found = await _MY_TIMEZONE.fetch(session, id=client_id, clinic_id=principal.clinic_id)
+        if not found:
+            raise ClientNotFound("No such client.")
         audit.note(client_id=client_id)
-        return Myself(principal.id, principal.timezone)
+        return Myself(client_id, found[0][0])
     return await get_visible_client(session, principal, client_id)
 
 

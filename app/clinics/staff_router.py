@@ -64,7 +64,7 @@ async def get_user(
     "/users/{user_id}",
     operation_id="updateUser",
     tags=["users"],
-    summary="Change a staff member; `status: deactivated` ends their access at once",
+    summary="Change a staff member; `status: deactivated` ends their access within 5 seconds",
     responses=problem_responses(404, 412),
 )
 async def update_user(

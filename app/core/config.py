@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=900)
     client_token_ttl_seconds: int = Field(default=300, ge=30, le=300)
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+    # How long a process may answer the principal check (account active, API client not
+    # revoked) from memory; 0 reads it on every request. At most 5 seconds.
+    principal_cache_seconds: float = Field(default=4.0, ge=0, le=5)
 
     redis_url: str | None = None
     redis_key_prefix: str = "homework"

@@ -15,6 +15,7 @@ from app.assignments.schemas import AssignmentRead
 from app.assignments.service import assignment_read
 from app.auth.models import User
 from app.auth.principal import Principal
+from app.auth.principal_cache import principal_changed
 from app.clinics.models import CareTeamMember, Clinic
 from app.clinics.repository import get_visible_client
 from app.clinics.schemas import ClientRead
@@ -229,6 +230,7 @@ async def erase_client(session: AsyncSession, principal: Principal, client_id: u
         )
     )
     await session.execute(delete(User).where(User.id == client.id))
+    principal_changed(session.sync_session, ("user", client.id))
     record_event(
         session,
         "client.deleted",

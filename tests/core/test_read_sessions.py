@@ -49,11 +49,12 @@ async def test_sqlite_reads_keep_their_transaction(app):
 async def test_the_agenda_is_two_statements_outside_any_transaction(
     on_postgres, client, world, app
 ):
+    await client.get("/v1/me", headers=world.auth("client"))  # the principal check cached
     with in_transaction(app) as seen:
         response = await client.get("/v1/me/agenda", headers=world.auth("client"))
     assert response.status_code == 200
-    # The principal check and the agenda's one statement (sent to asyncpg directly), then the
-    # group commit's audit INSERT (autocommit as well).
+    # The client's time zone and the agenda's one statement (sent to asyncpg directly), then
+    # the group commit's audit INSERT (autocommit as well).
     assert seen == [False] * 3
 
 

@@ -313,6 +313,7 @@ async def test_the_caseload_reads_signals_without_a_statement_per_client(app, db
 
     await struggling_client(db, world, since=3)
     await rounds(app)
+    await client.get("/v1/me", headers=world.auth("therapist"))  # the principal check cached
     with statements(app) as one:
         await client.get("/v1/caseload", headers=world.auth("therapist"))
     for _ in range(3):

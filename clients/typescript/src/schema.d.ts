@@ -83,7 +83,12 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API client; its tokens stop working at once */
+        /**
+         * Revoke an API client; its tokens stop working within 5 seconds
+         * @description Its access tokens are refused at the next request to the server process that revoked
+         *     it, and within `PRINCIPAL_CACHE_SECONDS` (at most 5 seconds) by every other; it can no
+         *     longer get new ones.
+         */
         delete: operations["revokeApiClient"];
         options?: never;
         head?: never;
@@ -1330,7 +1335,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a staff member; `status: deactivated` ends their access at once */
+        /** Change a staff member; `status: deactivated` ends their access within 5 seconds */
         patch: operations["updateUser"];
         trace?: never;
     };

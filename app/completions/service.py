@@ -26,7 +26,7 @@ from app.completions.repository import (
     matching_completions,
 )
 from app.completions.schemas import CommentRead, CompletionCreate, CompletionRead, CompletionUpdate
-from app.core.db import entity_unless_taken
+from app.core.db import entity_at_commit
 from app.core.errors import AppError, Conflict, Forbidden, Unprocessable, field_error
 from app.core.ids import new_id
 from app.core.outbox import emit, record_event
@@ -300,7 +300,9 @@ async def _create(
         "responses": responses,
         **_score_columns(score),
     }
-    completion = await entity_unless_taken(session, Completion, values)
+    # Sent with the commit's one statement: what follows (awards, a program step's count and
+    # release) reads no completion row.
+    completion = await entity_at_commit(session, Completion, values)
     if completion is None:
         # Taken, by a retry's first attempt (the caller replays it) or by a concurrent
         # completion of the same occurrence.

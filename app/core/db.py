@@ -6,7 +6,7 @@ from functools import cache, partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, event
+from sqlalchemy import Insert, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,10 +20,10 @@ from sqlalchemy.pool import NullPool
 from app.core import jsonb
 from app.core.config import Settings
 from app.core.models import Base
-from app.core.outbox import install_outbox
+from app.core.outbox import bound_columns, install_outbox, named, ride_along
 from app.core.prepared import Prepared
 from app.core.transactions import write_intent
-from app.core.unit_of_work import UnitOfWork
+from app.core.unit_of_work import GATED_INSERT, INSERT_AT_COMMIT, UnitOfWork
 
 logger = logging.getLogger("homework.db")
 
@@ -200,6 +200,47 @@ async def entity_unless_taken(
     if not await statement.fetch(session, **row):
         return None
     return model(**row)
+
+
+async def entity_at_commit(
+    session: AsyncSession, model: type[Stored], values: dict[str, Any]
+) -> Stored | None:
+    """`entity_unless_taken`, with the INSERT sent at the commit when it can be: then it rides
+    in the commit's one statement with the events and the audit row (`outbox.ride_along`), and
+    a request that wrote nothing before sends that statement alone, in autocommit, with no
+    BEGIN and no COMMIT. The row is assumed free: were it taken, the statement fails as a
+    whole and the request's unit of work runs the request again with the INSERT sent at once
+    (`unit_of_work.GatedInsertTaken`), which then finds it taken and answers as `entity_unless_taken`'s
+    caller does. Nothing between this call and the commit may depend on the row being stored.
+
+    At once instead (`entity_unless_taken`) outside a request's write session, inside a
+    savepoint, for a second such row of the session, or away from PostgreSQL."""
+    info = session.info
+    if (
+        not info.get(INSERT_AT_COMMIT)
+        or session.in_nested_transaction()
+        or session.get_bind().dialect.name != "postgresql"
+    ):
+        return await entity_unless_taken(session, model, values)
+    statement, defaults = _entity_insert_at_commit(model.__table__)
+    row = {name: default() for name, default in defaults.items() if name not in values}
+    row.update(values)
+    info[INSERT_AT_COMMIT] = False  # one per commit
+    info[GATED_INSERT] = model.__tablename__
+    ride_along(session, statement, named(_GATED_PREFIX, row))
+    return model(**row)
+
+
+_GATED_PREFIX = "gated_"
+
+
+@cache
+def _entity_insert_at_commit(table: Any) -> tuple[Insert, dict[str, Callable[[], Any]]]:
+    """`INSERT INTO <table> (every column) VALUES (:gated_column...)`, with no ON CONFLICT:
+    a taken row fails the statement it rides in."""
+    names = [column.name for column in table.c]
+    statement = postgresql.insert(table).values(bound_columns(table, _GATED_PREFIX, names))
+    return statement, {column.name: _default_of(column) for column in table.c}
 
 
 @cache

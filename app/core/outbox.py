@@ -157,7 +157,11 @@ def ride_along(session: Any, statement: Rider, params: Mapping[str, Any] | None 
 def bound(model: Any, prefix: str, columns: Iterable[str]) -> dict[str, BindParameter[Any]]:
     """For a rider built once: a bound parameter of each column's type, named `prefix` +
     the column's name (see `named`)."""
-    table = model.__table__
+    return bound_columns(model.__table__, prefix, columns)
+
+
+def bound_columns(table: Any, prefix: str, columns: Iterable[str]) -> dict[str, BindParameter[Any]]:
+    """`bound`, for a Table."""
     return {name: bindparam(prefix + name, type_=table.c[name].type) for name in columns}
 
 
@@ -203,7 +207,7 @@ async def write_before_commit(session: AsyncSession) -> None:
     pending = _pending(session.sync_session)
     if pending is not None:
         statement, params = _numbered(*pending)
-        await statement.fetch(session, **params)
+        await statement.last(session, **params)
 
 
 # What record_event queues: every column but the sequence, which the clinic's counter gives.

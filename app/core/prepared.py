@@ -6,7 +6,8 @@ connection: no statement building, cache key, execution context or result proces
 call, which is most of a small statement's CPU in the ORM. In a session's transaction (a
 write's) the driver connection's transaction is begun first, as SQLAlchemy's own adapter
 begins it before its first statement, so the statement runs inside it and the session's
-COMMIT or ROLLBACK ends it. Elsewhere (SQLite) it runs through the session as any statement.
+COMMIT or ROLLBACK ends it; a request's write session begins it at its first write instead
+(`BEGIN_AT_FIRST_WRITE`). Elsewhere (SQLite) it runs through the session as any statement.
 
 What this asks of a statement, so that both ways give the same rows:
 - parameters as SQLAlchemy takes them (each goes through its type's bind processor, as
@@ -29,12 +30,20 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
+# A session whose transaction begins at its first write (set by the request's unit of work on
+# a write's session): until then its prepared reads run in autocommit, each with its own
+# snapshot, as the first statements of a READ COMMITTED transaction would; and the last
+# statement (`Prepared.last`) of a session that wrote nothing before it runs alone, in a
+# transaction of its own, with no BEGIN and no COMMIT sent.
+BEGIN_AT_FIRST_WRITE = "homework.begin_at_first_write"
+
 
 class Prepared:
-    """One read statement; `await stmt.fetch(session, name=value, ...)` gives its rows."""
+    """One statement; `await stmt.fetch(session, name=value, ...)` gives its rows."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
+        self.writes = bool(getattr(statement, "is_dml", False))
         self._compiled: _Compiled | None = None
 
     def _for(self, dialect: Dialect) -> "_Compiled":
@@ -60,10 +69,25 @@ class Prepared:
         return [row if hasattr(row, "_fields") else Named(row) for row in rows]
 
     async def fetch(self, session: AsyncSession, **params: Any) -> Sequence[Sequence[Any]]:
+        begin = self.writes or not session.info.get(BEGIN_AT_FIRST_WRITE)
+        return await self._run(session, params, begin=begin, flush=session.autoflush)
+
+    async def last(self, session: AsyncSession, **params: Any) -> Sequence[Sequence[Any]]:
+        """The rows of the session's last statement before its COMMIT. In a session that
+        begins at its first write (`BEGIN_AT_FIRST_WRITE`) and wrote nothing yet, it runs
+        alone in autocommit: its own transaction, committed when it answers (the COMMIT that
+        follows sends nothing). Whatever the session holds unflushed is flushed first, so it
+        joins the same transaction."""
+        begin = not session.info.get(BEGIN_AT_FIRST_WRITE)
+        return await self._run(session, params, begin=begin, flush=True)
+
+    async def _run(
+        self, session: AsyncSession, params: dict[str, Any], *, begin: bool, flush: bool
+    ) -> Sequence[Sequence[Any]]:
         connection = await session.connection()
         if connection.dialect.driver != "asyncpg":
             return (await session.execute(self.statement, params)).all()
-        if session.autoflush and (session.new or session.dirty or session.deleted):
+        if flush and (session.new or session.dirty or session.deleted):
             await session.flush()  # as the session's own execute would, before the statement
         compiled = self._for(connection.dialect)
         sql = compiled.sql
@@ -76,7 +100,7 @@ class Prepared:
         # The adapter's lock: one statement at a time on a connection, as its cursors do.
         async with adapted._execute_mutex:
             try:
-                if adapted._transaction is None and not adapted.autocommit:
+                if begin and adapted._transaction is None and not adapted.autocommit:
                     await adapted._start_transaction()
                 rows = await driver.fetch(sql, *values)
             except Exception as exc:

@@ -25,15 +25,27 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import audit, idempotency, outbox
-from app.core.errors import status_of
+from app.core.errors import sqlstate_of, status_of
+from app.core.prepared import BEGIN_AT_FIRST_WRITE
 from app.core.transactions import is_stale_connection, is_transient, write_intent
 
 MAX_ATTEMPTS = 3
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SCOPE_KEY = "homework.unit_of_work"
+# A write session's flags: it may send one row's INSERT at the commit (`db.entity_at_commit`);
+# the table of the row it did send so.
+INSERT_AT_COMMIT = "homework.insert_at_commit"
+GATED_INSERT = "homework.gated_insert"
+
+
+class GatedInsertTaken(Exception):
+    """The commit's statement failed where it carried a row sent at commit: the request runs
+    again with that row's INSERT sent at once (which finds it taken and answers so)."""
+
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -57,6 +69,7 @@ class UnitOfWork:
         self.claim: idempotency.Claim | None = None
         self._session: AsyncSession | None = None
         self._audit_committed = False
+        self._insert_at_commit = True
 
     @staticmethod
     def of(request: Request) -> "UnitOfWork":
@@ -71,6 +84,10 @@ class UnitOfWork:
         """The current attempt's session (opened on first use)."""
         if self._session is None:
             self._session = self.sessionmaker()
+            if self.writes:
+                info = self._session.info
+                info[BEGIN_AT_FIRST_WRITE] = True
+                info[INSERT_AT_COMMIT] = self._insert_at_commit
         return self._session
 
     def set_actor(self, actor: audit.Actor) -> None:
@@ -99,13 +116,20 @@ class UnitOfWork:
             write_intent.reset(token)
 
     async def _attempts(self, handler: Handler) -> Response:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt = 0
+        while attempt < MAX_ATTEMPTS:
+            attempt += 1
             committing = False
             try:
                 response = await handler(self.request)
                 committing = True
                 await self._commit(response)
                 return response
+            except GatedInsertTaken:
+                # Not a failed attempt: the same one again, the row's INSERT sent at once.
+                await self._rollback()
+                self._insert_at_commit = False
+                attempt -= 1
             except BaseException as exc:
                 await self._rollback()
                 # A connection lost before the COMMIT was sent took its transaction with it; one
@@ -128,7 +152,13 @@ class UnitOfWork:
         if self.writes and self.audited:
             audit.in_transaction(session, self.audit.row(self.request, response.status_code))
             self._audit_committed = True
-        await outbox.write_before_commit(session)
+        try:
+            await outbox.write_before_commit(session)
+        except DBAPIError as exc:
+            # Class 23: an integrity constraint (the row sent at commit, taken meanwhile).
+            if session.info.get(GATED_INSERT) and (sqlstate_of(exc) or "").startswith("23"):
+                raise GatedInsertTaken(session.info[GATED_INSERT]) from exc
+            raise
         await session.commit()
 
     async def _rollback(self) -> None:

@@ -173,3 +173,50 @@ async def test_each_growing_window_reads_only_the_days_before_the_last(
 async def held_keys(db, client_id) -> set[str]:
     rows = await db.execute(select(Achievement.key).where(Achievement.client_id == client_id))
     return set(rows.scalars())
+
+
+async def test_a_completion_filling_a_gap_before_the_context_completes_a_long_streak(
+    client, world, db, monkeypatch
+):
+    """The completion counts in the windows read apart too, though it is stored only with the
+    commit: filling a gap 39 days back (before the context's days) makes a 46-day streak."""
+    monkeypatch.setattr(achievements, "STREAKS", (3, 7, 14, 30, 45))
+    monkeypatch.setattr(service, "OFFLINE_WINDOW", timedelta(days=60))
+    zone = ZoneInfo(world.client.timezone)
+    today = utcnow().astimezone(zone).date()
+    daily = await make_assignment(
+        db,
+        world.therapist,
+        world.client,
+        schedule={"start_date": str(today - timedelta(days=50)), "rrule": "FREQ=DAILY"},
+    )
+    gap = today - timedelta(days=39)
+    assert (today - gap).days > CONTEXT_DAYS
+    for back in range(46, 0, -1):
+        day = today - timedelta(days=back)
+        if day != gap:
+            await make_completion(
+                db,
+                world.client,
+                daily,
+                status="done",
+                responses=THOUGHT_RECORD,
+                occurrence_date=str(day),
+                completed_at=datetime.combine(day, time(12, 0), zone).isoformat(),
+            )
+    await db.commit()
+    assert "streak:45" not in await held_keys(db, world.client.id)
+    filled = await client.post(
+        f"/v1/assignments/{daily.id}/completions",
+        headers=world.auth("client"),
+        json={
+            "completed_at": utcnow().isoformat(),
+            "occurrence_date": str(gap),
+            "status": "done",
+            "responses": THOUGHT_RECORD,
+        },
+    )
+    assert filled.status_code == 201, filled.text
+    client_id = world.client.id
+    await db.rollback()  # a fresh snapshot
+    assert "streak:45" in await held_keys(db, client_id)

@@ -58,7 +58,13 @@ async def test_a_first_completion_awards_with_one_insert_each_and_no_savepoint(
     assert len(matching(seen, r"FROM achievement")) == 1
     assert len(matching(seen, r"^INSERT INTO achievement .* ON CONFLICT")) == 2
     assert matching(seen, r"^SAVEPOINT") == []
-    assert len(matching(seen, r"^INSERT INTO completion .* ON CONFLICT DO NOTHING RETURNING")) == 1
+    if app.state.engine.dialect.name == "postgresql":
+        # Sent with the commit's statement, with the events and the audit row.
+        (commit,) = matching(seen, r"INSERT INTO completion")
+        assert "INSERT INTO event_queue" in commit and "INSERT INTO audit_event" in commit
+    else:
+        inserted = matching(seen, r"^INSERT INTO completion .* ON CONFLICT DO NOTHING RETURNING")
+        assert len(inserted) == 1
     assert len(matching(seen, r"FROM assignment_schedule")) == 1
     assert await held(db, world.client.id) == {
         "first_completion": 1,
@@ -83,11 +89,12 @@ async def test_a_later_completion_inserts_no_achievement_it_holds(client, world,
     assert matching(seen, r"FROM assignment_schedule") == [context]
     assert matching(seen, r"SELECT DISTINCT completion") == []  # the done days came along
     if app.state.engine.dialect.name == "postgresql":
-        # The context, the completion's INSERT, then the audit row and the events in one
-        # statement (the principal check was remembered from the first POST): with BEGIN
-        # and COMMIT, 5 round trips.
-        assert [s.split()[0] for s in seen] == ["WITH", "INSERT", "WITH"]
-        assert "INSERT INTO audit_event" in seen[-1] and "INSERT INTO event" in seen[-1]
+        # The context, then the completion, its audit row and its events in one statement,
+        # alone in autocommit (no BEGIN, no COMMIT): two round trips. The principal check
+        # was remembered from the first POST.
+        assert [s.split()[0] for s in seen] == ["WITH", "WITH"]
+        for table in ("completion", "audit_event", "event_queue"):
+            assert f"INSERT INTO {table} " in seen[-1]
     assert await held(db, world.client.id) == {
         "first_completion": 1,
         "first_of_kind:cbt_worksheet": 1,
@@ -273,3 +280,33 @@ async def test_an_id_taken_in_another_clinic_is_refused_and_left_untouched(clien
     assert "existing_id" not in response.json()  # nothing points at the other clinic's row
     db.expunge_all()
     assert (await db.get(Completion, taken.id)).client_id == world.other_client.id
+
+
+async def test_a_retry_sent_at_commit_runs_again_and_answers_the_stored_completion(
+    client, world, app, db
+):
+    body = {
+        "id": str(uuid.uuid4()),
+        "completed_at": utcnow().isoformat(),
+        "status": "done",
+        "responses": THOUGHT_RECORD,
+    }
+    url = f"/v1/assignments/{world.assignment.id}/completions"
+    first = await client.post(url, headers=world.auth("client"), json=body)
+    assert first.status_code == 201, first.text
+    with statements(app) as seen:
+        again = await client.post(url, headers=world.auth("client"), json=body)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    if app.state.engine.dialect.name == "postgresql":
+        # The commit's statement failed on the stored id, so the request ran again with the
+        # INSERT sent at once, which found the completion and answered it.
+        assert len(matching(seen, r"^WITH .*INSERT INTO completion ")) == 1
+        assert len(matching(seen, r"^INSERT INTO completion .* ON CONFLICT DO NOTHING")) == 1
+    completion_id = uuid.UUID(body["id"])
+    stored = select(func.count()).select_from(Completion).where(Completion.id == completion_id)
+    assert (await db.execute(stored)).scalar_one() == 1
+    created = select(func.count()).where(
+        Event.type == "completion.created", Event.resource_id == completion_id
+    )
+    assert (await db.execute(created)).scalar_one() == 1

@@ -10,6 +10,9 @@ from sqlalchemy import event, insert
 
 from app.core.audit import AuditEvent
 from app.core.time import utcnow
+from app.templates.library import get_builtin
+
+ANSWERS = get_builtin("thought-record").realistic_example
 
 
 @pytest.fixture
@@ -58,7 +61,23 @@ async def test_the_agenda_is_two_statements_outside_any_transaction(
     assert seen == [False] * 3
 
 
-async def test_a_write_still_runs_in_one_transaction(on_postgres, client, world, app):
+async def test_a_write_begins_its_transaction_at_its_first_write(on_postgres, client, world, app):
+    with in_transaction(app) as seen:
+        response = await client.post(
+            f"/v1/assignments/{world.assignment.id}/completions",
+            headers=world.auth("client"),
+            json={"completed_at": utcnow().isoformat(), "status": "done", "responses": ANSWERS},
+        )
+    assert response.status_code == 201, response.text
+    # Its reads before (the principal, the context) in autocommit; from the first award's
+    # INSERT on, one transaction, which the completion's statement joins before the COMMIT.
+    assert seen[:2] == [False, False] and len(seen) > 3 and all(seen[2:]), seen
+
+
+async def test_a_write_with_nothing_before_its_commit_is_one_statement_alone(
+    on_postgres, client, world, app
+):
+    await client.get("/v1/me", headers=world.auth("client"))  # the principal check cached
     with in_transaction(app) as seen:
         response = await client.post(
             f"/v1/assignments/{world.assignment.id}/completions",
@@ -70,7 +89,8 @@ async def test_a_write_still_runs_in_one_transaction(on_postgres, client, world,
             },
         )
     assert response.status_code == 201, response.text
-    assert seen and all(seen)
+    # The context, then the completion with its audit row and event: no BEGIN, no COMMIT.
+    assert seen == [False, False]
 
 
 async def test_a_read_session_refuses_to_write(on_postgres, app, world):

@@ -8,11 +8,16 @@
    one transaction; a serialization failure, a deadlock or a connection found dead before the
    commit (the pool does not ping) runs the route again, up to 3 times.
    A read on PostgreSQL runs in autocommit instead (no BEGIN, no ROLLBACK; its session refuses
-   to write: `db.create_read_sessionmaker`).
+   to write: `db.create_read_sessionmaker`). A write's transaction begins at its first write
+   (`prepared.BEGIN_AT_FIRST_WRITE`): its prepared reads before it run in autocommit.
 3. The route returned: the answer is stored on the claim, a write's audit row joins the
    transaction, the outbox's events and these riders are sent in one statement
    (`outbox.write_before_commit`; the session's commit hook for any other commit), and it commits,
-   all before the response leaves. A failed commit is an error answer, never a 2xx.
+   all before the response leaves. A failed commit is an error answer, never a 2xx. A write
+   that wrote nothing before that statement sends it alone, in autocommit: one statement is
+   its whole transaction. One row may ride in it too (`db.entity_at_commit`, a completion):
+   if that row is found taken, the statement fails as a whole and the route runs again with
+   the row's INSERT sent at once (`GatedInsertTaken`; not counted as an attempt).
 4. It raised: the transaction rolls back; the error answer is stored on the claim (or the claim
    released so a retry runs again).
 5. The audit row of a read, a denial or a failed write is written by group commit

@@ -27,7 +27,6 @@ from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddlewar
 from app.core.passwords import size_hashing_pool
 from app.core.ratelimit import Limiter
 from app.core.routing import install_openapi
-from app.sync.worker import Worker
 
 DESCRIPTION = """\
 A headless REST API for therapy homework: the exercises a therapist gives a client between
@@ -89,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if in_process is None:
             in_process = settings.is_sqlite and settings.app_env != "test"
         if in_process:
+            from app.sync.worker import Worker  # here: a server without it never loads httpx
+
             worker = Worker(
                 app.state.sessionmaker, allow_http_loopback=settings.webhook_allow_http_loopback
             )

@@ -1,5 +1,6 @@
 """The agenda's one statement: a client's assignments of a window, their schedule segments and
-pauses, and the window's completions, as rows of one UNION ALL (`kind` tells which)."""
+pauses, the window's completions and the client's own time zone, as rows of one UNION ALL
+(`kind` tells which)."""
 
 import enum
 from typing import Any
@@ -8,6 +9,7 @@ from sqlalchemy import Select, and_, bindparam, cast, literal_column, null, sele
 
 from app.assignments.models import Assignment, AssignmentPause, AssignmentSchedule
 from app.assignments.repository import overlapping
+from app.auth.models import Role, User
 from app.completions.models import Completion
 from app.core.models import JSONType, UTCDateTime
 from app.core.prepared import Prepared
@@ -18,9 +20,11 @@ class Row(enum.IntEnum):
     schedule = 1
     pause = 2
     completion = 3
+    zone = 4  # the client's time zone (in `title`); none when the clinic has no such client
 
 
 _client = bindparam("client_id", type_=Assignment.client_id.type)
+_clinic = bindparam("clinic_id", type_=Assignment.clinic_id.type)
 _start = bindparam("start", type_=Assignment.first_date.type)
 _end = bindparam("end", type_=Assignment.first_date.type)
 
@@ -97,5 +101,11 @@ AGENDA = Prepared(
                 Completion.occurrence_date.between(_start, _end),
             )
         ),
+        _part(
+            Row.zone,
+            User.id,
+            User.timezone,
+            *_nulls(_UUID, _TEXT, _INT, UTCDateTime, UTCDateTime, JSONType, _DATE, _TEXT, _TEXT),
+        ).where(User.id == _client, User.clinic_id == _clinic, User.role == Role.client),
     ).order_by("kind", "assignment_id", "at")
 )

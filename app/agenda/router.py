@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from app.agenda.schemas import Agenda
-from app.agenda.service import agenda_items
+from app.agenda.service import client_agenda
 from app.auth.policy import EVERYONE, READ, ClientSelfReader, Policy
 from app.auth.principal import Principal
-from app.clinics.repository import ZonedClient, get_visible_zoned_client
+from app.clinics.repository import ZonedClient, get_visible_zoned_client, my_zone_hint
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
 from app.core.routing import DomainRouter, problem_responses
@@ -32,8 +32,8 @@ ToDate = Annotated[
 ]
 
 
-def _window(client: ZonedClient, start: date | None, end: date | None) -> tuple[date, date]:
-    today = local_day(utcnow(), client.timezone)
+def _window(timezone: str, start: date | None, end: date | None) -> tuple[date, date]:
+    today = local_day(utcnow(), timezone)
     start = start or today
     end = end or start + timedelta(days=6)
     if end < start:
@@ -50,17 +50,16 @@ def _window(client: ZonedClient, start: date | None, end: date | None) -> tuple[
 
 
 async def _agenda(
-    session: SessionDep, client: ZonedClient, start: date | None, end: date | None
+    session: SessionDep,
+    principal: Principal,
+    client: ZonedClient,
+    start: date | None,
+    end: date | None,
 ) -> Agenda:
-    window_start, window_end = _window(client, start, end)
-    items = await agenda_items(session, client, window_start, window_end, utcnow())
-    return Agenda(
-        client_id=client.id,
-        timezone=client.timezone,
-        from_date=window_start,
-        to_date=window_end,
-        items=items,
-    )
+    def window(timezone: str) -> tuple[date, date]:
+        return _window(timezone, start, end)
+
+    return await client_agenda(session, principal, client, window, utcnow())
 
 
 @router.get(
@@ -77,8 +76,10 @@ async def get_client_agenda(
     start: FromDate = None,
     end: ToDate = None,
 ) -> Agenda:
-    client = await get_visible_zoned_client(session, principal, client_id)
-    return await _agenda(session, client, start, end)
+    client = my_zone_hint(principal, client_id) or await get_visible_zoned_client(
+        session, principal, client_id
+    )
+    return await _agenda(session, principal, client, start, end)
 
 
 @router.get(
@@ -90,5 +91,7 @@ async def get_client_agenda(
 async def get_my_agenda(
     session: SessionDep, principal: ClientSelfReader, start: FromDate = None, end: ToDate = None
 ) -> Agenda:
-    client = await get_visible_zoned_client(session, principal, principal.id)
-    return await _agenda(session, client, start, end)
+    client = my_zone_hint(principal, principal.id) or await get_visible_zoned_client(
+        session, principal, principal.id
+    )
+    return await _agenda(session, principal, client, start, end)

@@ -1,18 +1,22 @@
 """Builds an agenda from one statement, whatever the number of occurrences."""
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agenda.repository import AGENDA, Row
-from app.agenda.schemas import AgendaItem, OccurrenceStatus
+from app.agenda.schemas import Agenda, AgendaItem, OccurrenceStatus
 from app.assignments.occurrences import TimelineRow, build_timelines
 from app.assignments.recurrence import zone_named
+from app.auth.principal import Principal
+from app.clinics.errors import ClientNotFound
 from app.clinics.repository import ZonedClient
 from app.completions.adherence import OccurrenceKey, key_of
 from app.completions.models import CompletionStatus
+from app.core import audit
 
 _COMPLETION_STATUS = {
     CompletionStatus.done: OccurrenceStatus.completed,
@@ -52,10 +56,50 @@ def _record(
         found[key] = (completion_id, status)
 
 
-async def agenda_items(
-    session: AsyncSession, client: ZonedClient, window_start: date, window_end: date, now: datetime
+Window = Callable[[str], tuple[date, date]]  # the dates to show, in a given time zone
+
+
+async def client_agenda(
+    session: AsyncSession,
+    principal: Principal,
+    client: ZonedClient,
+    window: Window,
+    now: datetime,
+) -> Agenda:
+    """The client's agenda over the dates `window` picks in their time zone: one statement,
+    which reads the client's current time zone along. `client` comes from
+    `get_visible_zoned_client`, or is the principal's own time zone (`my_zone_hint`, up to
+    PRINCIPAL_CACHE_SECONDS old): a zone the statement finds changed is taken, and the dates
+    picked again (and read again, when they moved)."""
+    start, end = window(client.timezone)
+    rows = await _rows(session, principal, client.id, start, end)
+    zone = next((row[2] for row in rows if row[0] == Row.zone), None)
+    if zone is None:
+        raise ClientNotFound("No such client.")
+    if zone != client.timezone and (moved := window(zone)) != (start, end):
+        start, end = moved
+        rows = await _rows(session, principal, client.id, start, end)
+    audit.note(client_id=client.id)
+    return Agenda(
+        client_id=client.id,
+        timezone=zone,
+        from_date=start,
+        to_date=end,
+        items=_items(rows, start, end, now),
+    )
+
+
+async def _rows(
+    session: AsyncSession, principal: Principal, client_id: uuid.UUID, start: date, end: date
+) -> Sequence[Sequence[Any]]:
+    return await AGENDA.fetch(
+        session, client_id=client_id, clinic_id=principal.clinic_id, start=start, end=end
+    )
+
+
+def _items(
+    rows: Sequence[Sequence[Any]], window_start: date, window_end: date, now: datetime
 ) -> list[AgendaItem]:
-    rows = await AGENDA.fetch(session, client_id=client.id, start=window_start, end=window_end)
     assignments: list[_Assignment] = []
     timeline_rows: list[TimelineRow] = []
     done: dict[OccurrenceKey, tuple[uuid.UUID, CompletionStatus]] = {}
@@ -67,7 +111,7 @@ async def agenda_items(
             )
         elif kind == Row.completion:
             _record(done, (assignment_id, day, at_time), ref_id, CompletionStatus(status))
-        else:
+        elif kind != Row.zone:
             timeline_rows.append((kind == Row.schedule, assignment_id, stored, at, until))
     timelines = build_timelines(assignments, timeline_rows)
     items: list[AgendaItem] = []

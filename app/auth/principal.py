@@ -55,6 +55,9 @@ class Principal:
     clinic_id: uuid.UUID
     role: Role | None  # None for API clients
     scopes: frozenset[str]
+    # A user's time zone as the principal check read it: up to PRINCIPAL_CACHE_SECONDS old,
+    # so a hint that a read checks against its own statement (`my_zone_hint`).
+    timezone: str | None = None
 
     @property
     def is_api_client(self) -> bool:
@@ -100,7 +103,7 @@ bearer_token = BearerToken()
 # process (`principal_cache`), so that deactivation and revocation act within
 # PRINCIPAL_CACHE_SECONDS everywhere (at once in the process that made them).
 _USER = Prepared(
-    select(User.status, User.clinic_id, User.role).where(
+    select(User.status, User.clinic_id, User.role, User.timezone).where(
         User.id == bindparam("id", type_=User.id.type)
     )
 )
@@ -128,7 +131,7 @@ async def _access_facts(
     if row is None:
         facts = _NOT_FOUND
     elif kind == "user":
-        facts = (row[0], row[1], row[2])
+        facts = (row[0], row[1], row[2], row[3])
     else:
         facts = (row[0], row[1], frozenset(row[2]))
     lookup.keep(key, facts)
@@ -153,7 +156,7 @@ async def principal_from_token(request: Request, session: AsyncSession, token: s
         if not user or user[0] != UserStatus.active or user[1] != clinic_id:
             raise Unauthorized("The account is not active.")
         role = Role(user[2])
-        return Principal(subject, clinic_id, role, scopes & ROLE_SCOPES[role])
+        return Principal(subject, clinic_id, role, scopes & ROLE_SCOPES[role], user[3])
     if kind == "api_client":
         api_client = await _access_facts(cache, session, kind, subject)
         if not api_client or api_client[0] is not None or api_client[1] != clinic_id:

@@ -10,7 +10,8 @@ the token's clinic. That check is a database round trip; this cache answers it f
 - every other process within `PRINCIPAL_CACHE_SECONDS`, when its entry expires.
 
 Only what the access decision needs is kept (status, clinic, role; revocation, clinic,
-scopes): never a time zone or other profile data, which requests read fresh.
+scopes), and a user's time zone as a hint: a read that answers with it checks it in its own
+statement (the agenda's), every other read looks the zone up.
 """
 
 import time

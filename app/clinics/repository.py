@@ -166,6 +166,15 @@ _MY_TIMEZONE = Prepared(
 )
 
 
+def my_zone_hint(principal: Principal, client_id: uuid.UUID) -> Myself | None:
+    """A client naming themself, with the time zone the principal check read (up to
+    PRINCIPAL_CACHE_SECONDS old): for a read whose own statement reads the zone along and
+    checks it (the agenda's); None for anyone else."""
+    if principal.is_client and client_id == principal.id and principal.timezone is not None:
+        return Myself(client_id, principal.timezone)
+    return None
+
+
 async def get_visible_zoned_client(
     session: AsyncSession, principal: Principal, client_id: uuid.UUID
 ) -> ZonedClient:

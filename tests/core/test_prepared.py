@@ -3,7 +3,8 @@ give the rows the session would give, run inside a write's transaction (begun fi
 SQLAlchemy handles it."""
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -23,9 +24,13 @@ def on_postgres(app):
         pytest.skip("the direct driver path is PostgreSQL's; SQLite runs through the session")
 
 
-def _window() -> dict[str, date]:
+def _window(clinic_id: uuid.UUID) -> dict[str, Any]:
     today = utcnow().date()
-    return {"start": today - timedelta(days=3), "end": today + timedelta(days=3)}
+    return {
+        "clinic_id": clinic_id,
+        "start": today - timedelta(days=3),
+        "end": today + timedelta(days=3),
+    }
 
 
 async def _every_kind_of_row(db, world) -> dict:
@@ -40,7 +45,7 @@ async def _every_kind_of_row(db, world) -> dict:
         )
     )
     await db.commit()
-    return {"client_id": world.client.id, **_window()}
+    return {"client_id": world.client.id, **_window(world.clinic.id)}
 
 
 async def test_the_driver_gives_the_rows_the_session_gives(on_postgres, app, db, world):
@@ -67,11 +72,11 @@ async def test_inside_a_write_transaction_it_sees_what_the_session_holds(app, wo
             )
         )
         await session.flush()
-        rows = await AGENDA.fetch(session, client_id=world.client.id, **_window())
+        rows = await AGENDA.fetch(session, client_id=world.client.id, **_window(world.clinic.id))
         assert [r[0] for r in rows].count(Row.pause) == 1
         await session.rollback()
     async with app.state.sessionmaker() as session:
-        rows = await AGENDA.fetch(session, client_id=world.client.id, **_window())
+        rows = await AGENDA.fetch(session, client_id=world.client.id, **_window(world.clinic.id))
         assert [r[0] for r in rows].count(Row.pause) == 0
 
 
@@ -96,7 +101,7 @@ async def test_as_a_transactions_first_statement_it_begins_it(app, world):
 async def test_a_missing_parameter_is_an_error_not_a_null(on_postgres, app):
     async with app.state.read_sessionmaker() as session:
         with pytest.raises(TypeError, match="client_id"):
-            await AGENDA.fetch(session, **_window())
+            await AGENDA.fetch(session, **_window(uuid.uuid4()))
 
 
 async def _server_pid(session) -> int:
@@ -119,12 +124,12 @@ async def test_a_connection_the_server_dropped_is_invalidated(on_postgres, app, 
         pid = await _server_pid(session)
         await _terminate(app, pid)
         with pytest.raises(OperationalError) as raised:
-            await AGENDA.fetch(session, client_id=world.client.id, **_window())
+            await AGENDA.fetch(session, client_id=world.client.id, **_window(world.clinic.id))
     assert raised.value.connection_invalidated
     # The pool drops its connections of that generation: the next one is new and works.
     async with app.state.read_sessionmaker() as session:
         assert await _server_pid(session) != pid
-        assert await AGENDA.fetch(session, client_id=uuid.uuid4(), **_window()) == []
+        assert await AGENDA.fetch(session, client_id=uuid.uuid4(), **_window(world.clinic.id)) == []
 
 
 async def test_a_request_on_a_dropped_connection_is_answered(on_postgres, app, client, world):

@@ -1,5 +1,5 @@
 """A read on PostgreSQL runs in autocommit: no BEGIN and no ROLLBACK around its statements, so
-`GET /v1/me/agenda` costs the principal and the agenda's one statement, two round trips. Each statement still reads its own snapshot, as in the READ COMMITTED
+`GET /v1/me/agenda` costs the agenda's one statement once the principal check is remembered. Each statement still reads its own snapshot, as in the READ COMMITTED
 transaction it had before. A read session refuses to write; writes keep their transaction."""
 
 from collections.abc import Iterator
@@ -49,16 +49,14 @@ async def test_sqlite_reads_keep_their_transaction(app):
         assert app.state.read_sessionmaker is not None
 
 
-async def test_the_agenda_is_two_statements_outside_any_transaction(
-    on_postgres, client, world, app
-):
+async def test_the_agenda_is_one_statement_outside_any_transaction(on_postgres, client, world, app):
     await client.get("/v1/me", headers=world.auth("client"))  # the principal check cached
     with in_transaction(app) as seen:
         response = await client.get("/v1/me/agenda", headers=world.auth("client"))
     assert response.status_code == 200
-    # The client's time zone and the agenda's one statement (sent to asyncpg directly), then
-    # the group commit's audit INSERT (autocommit as well).
-    assert seen == [False] * 3
+    # The agenda's one statement (sent to asyncpg directly; it reads the client's time zone
+    # along), then the group commit's audit INSERT (autocommit as well).
+    assert seen == [False] * 2
 
 
 async def test_a_write_begins_its_transaction_at_its_first_write(on_postgres, client, world, app):

@@ -107,9 +107,10 @@ async def test_a_done_completion_shares_the_context_with_the_streak(client, worl
     assert awards.scheduled.done == context.done
 
 
-async def _daily_streak(db, world, days: int, started: int) -> None:
+async def _daily_streak(db, world, days: int, started: int, skip: int | None = None):
     """A daily assignment started `started` days ago, done each of the last `days` days before
-    today (recorded through the service, as the client would have)."""
+    today but the one `skip` days back (recorded through the service, as the client would
+    have); returns the assignment."""
     zone = ZoneInfo(world.client.timezone)
     today = utcnow().astimezone(zone).date()
     daily = await make_assignment(
@@ -119,6 +120,8 @@ async def _daily_streak(db, world, days: int, started: int) -> None:
         schedule={"start_date": str(today - timedelta(days=started)), "rrule": "FREQ=DAILY"},
     )
     for back in range(days, 0, -1):
+        if back == skip:
+            continue
         day = today - timedelta(days=back)
         await make_completion(
             db,
@@ -130,6 +133,7 @@ async def _daily_streak(db, world, days: int, started: int) -> None:
             completed_at=datetime.combine(day, time(12, 0), zone).isoformat(),
         )
     await db.commit()
+    return daily
 
 
 async def test_a_streak_is_counted_back_to_its_break(client, world, db):
@@ -182,29 +186,9 @@ async def test_a_completion_filling_a_gap_before_the_context_completes_a_long_st
     commit: filling a gap 39 days back (before the context's days) makes a 46-day streak."""
     monkeypatch.setattr(achievements, "STREAKS", (3, 7, 14, 30, 45))
     monkeypatch.setattr(service, "OFFLINE_WINDOW", timedelta(days=60))
-    zone = ZoneInfo(world.client.timezone)
-    today = utcnow().astimezone(zone).date()
-    daily = await make_assignment(
-        db,
-        world.therapist,
-        world.client,
-        schedule={"start_date": str(today - timedelta(days=50)), "rrule": "FREQ=DAILY"},
-    )
-    gap = today - timedelta(days=39)
-    assert (today - gap).days > CONTEXT_DAYS
-    for back in range(46, 0, -1):
-        day = today - timedelta(days=back)
-        if day != gap:
-            await make_completion(
-                db,
-                world.client,
-                daily,
-                status="done",
-                responses=THOUGHT_RECORD,
-                occurrence_date=str(day),
-                completed_at=datetime.combine(day, time(12, 0), zone).isoformat(),
-            )
-    await db.commit()
+    daily = await _daily_streak(db, world, days=46, started=50, skip=39)
+    gap = utcnow().astimezone(ZoneInfo(world.client.timezone)).date() - timedelta(days=39)
+    assert CONTEXT_DAYS < 39  # the gap lies before the context's days
     assert "streak:45" not in await held_keys(db, world.client.id)
     filled = await client.post(
         f"/v1/assignments/{daily.id}/completions",

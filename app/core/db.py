@@ -210,8 +210,9 @@ async def entity_at_commit(
     a request that wrote nothing before sends that statement alone, in autocommit, with no
     BEGIN and no COMMIT. The row is assumed free: were it taken, the statement fails as a
     whole and the request's unit of work runs the request again with the INSERT sent at once
-    (`unit_of_work.GatedInsertTaken`), which then finds it taken and answers as `entity_unless_taken`'s
-    caller does. Nothing between this call and the commit may depend on the row being stored.
+    (`unit_of_work.GatedInsertTaken`), which then finds it taken and answers as a caller of
+    `entity_unless_taken` does. Nothing between this call and the commit may depend on the
+    row being stored.
 
     At once instead (`entity_unless_taken`) outside a request's write session, inside a
     savepoint, for a second such row of the session, or away from PostgreSQL."""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -99,7 +100,8 @@ async def test_a_generated_client_drives_the_whole_flow(sdk, server):
     )
     assert accepted.status.value == "active"
 
-    today = dt.date.today()
+    # The client's own today: near midnight the machine's date is another day in Berlin.
+    today = dt.datetime.now(ZoneInfo("Europe/Berlin")).date()
     assignment = await api("assignments.create_assignment").asyncio(
         client=therapist,
         idempotency_key=f"a-{uuid.uuid4()}",

@@ -10,7 +10,7 @@ from app.agenda.schemas import Agenda
 from app.agenda.service import client_agenda
 from app.auth.policy import EVERYONE, READ, ClientSelfReader, Policy
 from app.auth.principal import Principal
-from app.clinics.repository import ZonedClient, get_visible_zoned_client, my_zone_hint
+from app.clinics.repository import get_visible_zoned_client, my_zone_hint
 from app.core.db import SessionDep
 from app.core.errors import Unprocessable, field_error
 from app.core.routing import DomainRouter, problem_responses
@@ -52,10 +52,16 @@ def _window(timezone: str, start: date | None, end: date | None) -> tuple[date, 
 async def _agenda(
     session: SessionDep,
     principal: Principal,
-    client: ZonedClient,
+    client_id: uuid.UUID,
     start: date | None,
     end: date | None,
 ) -> Agenda:
+    # A client naming themself: the zone the principal check read, which the agenda's own
+    # statement checks; anyone else's client is looked up (scoped) first.
+    client = my_zone_hint(principal, client_id) or await get_visible_zoned_client(
+        session, principal, client_id
+    )
+
     def window(timezone: str) -> tuple[date, date]:
         return _window(timezone, start, end)
 
@@ -76,10 +82,7 @@ async def get_client_agenda(
     start: FromDate = None,
     end: ToDate = None,
 ) -> Agenda:
-    client = my_zone_hint(principal, client_id) or await get_visible_zoned_client(
-        session, principal, client_id
-    )
-    return await _agenda(session, principal, client, start, end)
+    return await _agenda(session, principal, client_id, start, end)
 
 
 @router.get(
@@ -91,7 +94,4 @@ async def get_client_agenda(
 async def get_my_agenda(
     session: SessionDep, principal: ClientSelfReader, start: FromDate = None, end: ToDate = None
 ) -> Agenda:
-    client = my_zone_hint(principal, principal.id) or await get_visible_zoned_client(
-        session, principal, principal.id
-    )
-    return await _agenda(session, principal, client, start, end)
+    return await _agenda(session, principal, principal.id, start, end)

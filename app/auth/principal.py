@@ -131,7 +131,7 @@ async def _access_facts(
     if row is None:
         facts = _NOT_FOUND
     elif kind == "user":
-        facts = (row[0], row[1], row[2], row[3])
+        facts = tuple(row)
     else:
         facts = (row[0], row[1], frozenset(row[2]))
     lookup.keep(key, facts)

@@ -240,7 +240,9 @@ async def _streaks(
             days.update(await client_days(session, completion.client_id, start, end, loaded))
             if loaded is None and start <= completion.occurrence_date <= end:
                 # Read apart: the completion itself is not stored before the commit.
-                _count_done(days, completion)
+                days.setdefault(completion.occurrence_date, DayState()).count_done(
+                    completion.assignment_id, completion.occurrence_time
+                )
             earliest = start
         current, _, reached_start = streaks(days, start, today, today)
         if not reached_start:
@@ -258,13 +260,6 @@ async def _streaks(
         for n in missing
         if current >= n
     ]
-
-
-def _count_done(days: dict[date, DayState], completion: Completion) -> None:
-    state = days.setdefault(completion.occurrence_date, DayState())
-    state.done_any = True
-    if completion.occurrence_time is not None:
-        state.done_timed.add((completion.assignment_id, completion.occurrence_time))
 
 
 async def _measure_improved(session: AsyncSession, completion: Completion) -> Achievement | None:

@@ -29,6 +29,12 @@ class DayState:
     done_timed: set[tuple[uuid.UUID, str]] = field(default_factory=set)
     done_any: bool = False
 
+    def count_done(self, assignment_id: uuid.UUID, at: str | None) -> None:
+        """A done completion of this day (of the assignment's occurrence at `at`, if timed)."""
+        self.done_any = True
+        if at is not None:
+            self.done_timed.add((assignment_id, at))
+
     def verdict(self, is_over: bool) -> bool | None:
         """True counts, False breaks, None is neutral."""
         if self.timed:
@@ -142,10 +148,7 @@ async def client_days(
             )
         )
     for day, assignment_id, at in done:
-        state = days[day]
-        state.done_any = True
-        if at is not None:
-            state.done_timed.add((assignment_id, at))
+        days[day].count_done(assignment_id, at)
     return days
 
 

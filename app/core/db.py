@@ -195,8 +195,7 @@ async def entity_unless_taken(
     prepared statement per model and dialect (`core.prepared`): no statement building, cache
     key or ORM bulk-insert machinery per call."""
     statement, defaults = _entity_insert(model.__table__, session.get_bind().dialect.name)
-    row = {name: default() for name, default in defaults.items() if name not in values}
-    row.update(values)
+    row = _with_defaults(defaults, values)
     if not await statement.fetch(session, **row):
         return None
     return model(**row)
@@ -224,8 +223,7 @@ async def entity_at_commit(
     ):
         return await entity_unless_taken(session, model, values)
     statement, defaults = _entity_insert_at_commit(model.__table__)
-    row = {name: default() for name, default in defaults.items() if name not in values}
-    row.update(values)
+    row = _with_defaults(defaults, values)
     info[INSERT_AT_COMMIT] = False  # one per commit
     info[GATED_INSERT] = model.__tablename__
     ride_along(session, statement, named(_GATED_PREFIX, row))
@@ -255,6 +253,15 @@ def _entity_insert(table: Any, dialect_name: str) -> tuple[Prepared, dict[str, C
         .returning(table.c.id)
     )
     return Prepared(statement), {column.name: _default_of(column) for column in table.c}
+
+
+def _with_defaults(
+    defaults: dict[str, Callable[[], Any]], values: dict[str, Any]
+) -> dict[str, Any]:
+    """`values`, and each column it leaves out with its default."""
+    row = {name: default() for name, default in defaults.items() if name not in values}
+    row.update(values)
+    return row
 
 
 def _default_of(column: Any) -> Callable[[], Any]:

@@ -156,6 +156,21 @@ def _row_insert(columns: tuple[str, ...]) -> Insert:
     return insert(AuditEvent).values(bound(AuditEvent, "audit_", columns))
 
 
+def _settle(
+    batch: list[tuple[dict[str, Any], "asyncio.Future[None]"]], error: BaseException | None
+) -> None:
+    """Answer the requests of `batch`: written (no error) or failed with `error`."""
+    for _, done in batch:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        elif isinstance(error, Exception):
+            done.set_exception(error)
+        else:  # cancelled or interrupted: the row was not written
+            done.set_exception(RuntimeError(f"the audit writer stopped: {error!r}"))
+
+
 class GroupCommit:
     """Writes the audit rows of concurrent requests in shared batches.
 
@@ -168,7 +183,11 @@ class GroupCommit:
     def __init__(self, engine: AsyncEngine, max_batch: int = 256, writers: int = 1) -> None:
         self.engine, self.max_batch, self.writers = engine, max_batch, writers
         self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._running: set[asyncio.Task[None]] = set()
+        # Writers at work. Counted down in the writer's own last step (the one that finds the
+        # queue empty), not by a done-callback: a row queued in the same turn of the event
+        # loop, before such a callback ran, would wait for a writer that is gone.
+        self._writing = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # held, so that none is collected
         self.batches = self.rows = 0  # for the benchmark: average batch size
 
     async def write(self, row: dict[str, Any]) -> None:
@@ -176,10 +195,11 @@ class GroupCommit:
         # Retrieved even when the request went away meanwhile (no "never retrieved" noise).
         done.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.append((row, done))
-        if len(self._running) < self.writers:
+        if self._writing < self.writers:
+            self._writing += 1
             writer = asyncio.create_task(self._drain())
-            self._running.add(writer)
-            writer.add_done_callback(self._running.discard)
+            self._tasks.add(writer)
+            writer.add_done_callback(self._tasks.discard)
         try:
             # Shielded: a client that hangs up does not cancel the write of the batch.
             await asyncio.shield(done)
@@ -191,19 +211,24 @@ class GroupCommit:
             ) from exc
 
     async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-            try:
-                await self._insert([row for row, _ in batch])
-            except Exception as exc:  # handed to the requests of this batch
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            self.batches, self.rows = self.batches + 1, self.rows + len(batch)
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                try:
+                    await self._insert([row for row, _ in batch])
+                except BaseException as exc:  # handed to the requests of this batch
+                    _settle(batch, exc)
+                    if not isinstance(exc, Exception):
+                        raise  # cancelled: the rows still queued fail with it (below)
+                    continue
+                self.batches, self.rows = self.batches + 1, self.rows + len(batch)
+                _settle(batch, None)
+        except BaseException as exc:
+            queued, self._queue = self._queue, []
+            _settle(queued, exc)
+            raise
+        finally:
+            self._writing -= 1
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
         """One multi-row INSERT, committed. On PostgreSQL it runs in autocommit: a single

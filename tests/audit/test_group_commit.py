@@ -73,3 +73,48 @@ async def test_the_writer_batches_what_arrives_while_it_writes(app):
     await asyncio.gather(*(writer.write(row) for row in rows))
     assert writer.rows == 10
     assert 3 <= writer.batches <= 4  # at most max_batch rows in each
+
+
+async def test_a_row_queued_as_the_writer_finishes_is_written(app):
+    """The writer's last look at the queue and its leaving are one step: a request that queues
+    its row in the same turn of the event loop (before the finished writer's callbacks run)
+    starts a writer of its own instead of waiting for one that is gone."""
+    writer = GroupCommit(app.state.engine)
+    written: list[str] = []
+    woken = asyncio.get_running_loop().create_future()
+
+    async def insert(rows):  # no await: the writer finishes in the step that wakes `late`
+        written.extend(row["resource_type"] for row in rows)
+        if not woken.done():
+            woken.set_result(None)
+
+    writer._insert = insert  # type: ignore[method-assign]
+
+    async def late():
+        await woken  # runs in the writer's last turn, before its done-callbacks
+        await writer.write({"resource_type": "late"})
+
+    queued_late = asyncio.create_task(late())
+    await writer.write({"resource_type": "first"})
+    await asyncio.wait_for(queued_late, timeout=5)
+    assert written == ["first", "late"]
+
+
+async def test_a_writer_stopped_mid_batch_fails_its_rows_instead_of_leaving_them_waiting(app):
+    """At shutdown the writer's task is cancelled: the requests of its batch and of the queue
+    answer 503 (their rows were not written) rather than wait for ever."""
+    writer = GroupCommit(app.state.engine, max_batch=1)
+
+    async def insert(rows):
+        await asyncio.Event().wait()  # a batch that never finishes
+
+    writer._insert = insert  # type: ignore[method-assign]
+    writes = [asyncio.create_task(writer.write({"resource_type": n})) for n in ("a", "b")]
+    await asyncio.sleep(0.01)
+    (task,) = writer._tasks
+    task.cancel()
+    outcomes = await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 5)
+    assert [type(o).__name__ for o in outcomes] == ["ServiceUnavailable"] * 2
+    # The next row starts a writer of its own.
+    writer._insert = lambda rows: asyncio.sleep(0)  # type: ignore[method-assign]
+    await asyncio.wait_for(writer.write({"resource_type": "c"}), 5)

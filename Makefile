@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_ARGS ?= -n auto
+PYTEST_ARGS ?= -n auto --timeout 240
 
 .PHONY: run test test-fast install install-dev lint format openapi bench clean chromium poppler pgbouncer lock
 

@@ -18,6 +18,8 @@ from app.main import create_app
 from app.models import metadata
 from tests.databases import ENGINES, REQUIRE_POSTGRES, fresh_database, worker_id
 
+pytest_plugins = ["tests.hang_report"]
+
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {

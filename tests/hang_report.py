@@ -9,14 +9,15 @@ pytest-timeout ends it, so the report also goes to a file that the controller pr
 """
 
 import asyncio
-import faulthandler
 import gc
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from tests.databases import ENGINES, POSTGRES_URL
 # The report comes this long before pytest-timeout's own dump and exit.
 _EARLY_SECONDS = 10.0
 _REPORTS = "HOMEWORK_HANG_REPORTS"  # the folder of this run's reports, set by the controller
+_FINISHED = pytest.StashKey[threading.Event]()
 
 
 def _pending_tasks() -> list[asyncio.Task]:
@@ -55,23 +57,27 @@ def _lock_waits() -> str:
 
 
 def _report(nodeid: str) -> None:
-    folder = Path(os.environ[_REPORTS])
-    with (folder / f"{os.getpid()}.txt").open("a") as report:
-        _write(report, nodeid)
-    _write(sys.stderr, nodeid)
+    text = _text(nodeid)
+    with (Path(os.environ[_REPORTS]) / f"{os.getpid()}.txt").open("a") as report:
+        report.write(text)
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
-def _write(out, nodeid: str) -> None:
-    out.write(f"\n=== {nodeid} is still running: pending asyncio tasks ===\n")
+def _text(nodeid: str) -> str:
+    parts = [f"\n=== {nodeid} is still running: pending asyncio tasks ===\n"]
     for task in _pending_tasks():
+        out = io.StringIO()
         try:
-            out.write(f"--- {task!r}\n")
             task.print_stack(file=out)
         except Exception as exc:  # a task that finished while being read
             out.write(f"({exc!r})\n")
-    out.write("=== PostgreSQL sessions waiting on a lock ===\n" + _lock_waits())
-    out.flush()
-    faulthandler.dump_traceback(file=out, all_threads=True)
+        parts.append(f"--- {task!r}\n{out.getvalue()}")
+    parts.append("=== PostgreSQL sessions waiting on a lock ===\n" + _lock_waits())
+    parts.append("=== threads ===\n")
+    for ident, frame in sys._current_frames().items():
+        parts.append(f"--- thread {ident}\n" + "".join(traceback.format_stack(frame)))
+    return "".join(parts)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,24 +97,21 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write(report.read_text(errors="replace"))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
-    given = item.config.getoption("timeout", None)  # --timeout, else the ini's
-    timeout = float(given if given is not None else item.config.getini("timeout") or 0)
-    marker = item.get_closest_marker("timeout")
-    if marker is not None and marker.args:
-        timeout = float(marker.args[0])
-    if timeout <= _EARLY_SECONDS:
-        yield
+def pytest_timeout_set_timer(item: pytest.Item, settings) -> None:
+    """pytest-timeout's hook, with the timeout it resolved (option, ini or marker): start the
+    early report's watch. Returns nothing, so pytest-timeout sets its own timer too."""
+    if settings.timeout <= _EARLY_SECONDS:
         return
-    finished = threading.Event()
+    finished = item.stash[_FINISHED] = threading.Event()
 
     def watch() -> None:
-        if not finished.wait(timeout - _EARLY_SECONDS):
+        if not finished.wait(settings.timeout - _EARLY_SECONDS):
             _report(item.nodeid)
 
     threading.Thread(target=watch, name="hang-report", daemon=True).start()
-    try:
-        yield
-    finally:
+
+
+def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
+    finished = item.stash.get(_FINISHED, None)
+    if finished is not None:
         finished.set()

@@ -183,11 +183,11 @@ class GroupCommit:
     def __init__(self, engine: AsyncEngine, max_batch: int = 256, writers: int = 1) -> None:
         self.engine, self.max_batch, self.writers = engine, max_batch, writers
         self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        # Writers at work. Counted down in the writer's own last step (the one that finds the
-        # queue empty), not by a done-callback: a row queued in the same turn of the event
-        # loop, before such a callback ran, would wait for a writer that is gone.
-        self._writing = 0
-        self._tasks: set[asyncio.Task[None]] = set()  # held, so that none is collected
+        # The writers at work. Each leaves this set in its own last step (the one that finds
+        # the queue empty), not by a done-callback: a row queued in the same turn of the event
+        # loop, before such a callback ran, would wait for a writer that is gone. (The
+        # callback is kept for a writer cancelled before its first step.)
+        self._writers: set[asyncio.Task[None]] = set()
         self.batches = self.rows = 0  # for the benchmark: average batch size
 
     async def write(self, row: dict[str, Any]) -> None:
@@ -195,11 +195,10 @@ class GroupCommit:
         # Retrieved even when the request went away meanwhile (no "never retrieved" noise).
         done.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.append((row, done))
-        if self._writing < self.writers:
-            self._writing += 1
+        if len(self._writers) < self.writers:
             writer = asyncio.create_task(self._drain())
-            self._tasks.add(writer)
-            writer.add_done_callback(self._tasks.discard)
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         try:
             # Shielded: a client that hangs up does not cancel the write of the batch.
             await asyncio.shield(done)
@@ -211,24 +210,23 @@ class GroupCommit:
             ) from exc
 
     async def _drain(self) -> None:
+        batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         try:
             while self._queue:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
                 try:
                     await self._insert([row for row, _ in batch])
-                except BaseException as exc:  # handed to the requests of this batch
+                except Exception as exc:  # handed to the requests of this batch
                     _settle(batch, exc)
-                    if not isinstance(exc, Exception):
-                        raise  # cancelled: the rows still queued fail with it (below)
                     continue
                 self.batches, self.rows = self.batches + 1, self.rows + len(batch)
                 _settle(batch, None)
-        except BaseException as exc:
+        except BaseException as exc:  # cancelled: its batch and the queue were not written
             queued, self._queue = self._queue, []
-            _settle(queued, exc)
+            _settle(batch + queued, exc)
             raise
         finally:
-            self._writing -= 1
+            self._writers.discard(asyncio.current_task())
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
         """One multi-row INSERT, committed. On PostgreSQL it runs in autocommit: a single

@@ -111,7 +111,7 @@ async def test_a_writer_stopped_mid_batch_fails_its_rows_instead_of_leaving_them
     writer._insert = insert  # type: ignore[method-assign]
     writes = [asyncio.create_task(writer.write({"resource_type": n})) for n in ("a", "b")]
     await asyncio.sleep(0.01)
-    (task,) = writer._tasks
+    (task,) = writer._writers
     task.cancel()
     outcomes = await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 5)
     assert [type(o).__name__ for o in outcomes] == ["ServiceUnavailable"] * 2
